@@ -1,0 +1,192 @@
+/* proto.h: the binary messages between the rank-0 scheduler and the workers, and their codec. */
+#ifndef DAGR_PROTO_PROTO_H
+#define DAGR_PROTO_PROTO_H
+#ifndef DAGR_BUILDING
+#error "src/proto/proto.h is private to libdagr"
+#endif
+
+#include <string.h>
+
+#include "internal/common.h"
+
+/* Every message is a header followed by `count` records; everything is 8-byte aligned and in the
+ * host's byte order (dagr assumes a homogeneous cluster). Records are variable-sized; decoders
+ * check every length against the received size, so a malformed message is DAGR_EPROTO, never a
+ * crash. Objects and tasks are named by their plan id within a run (one dagr_get). */
+#define DAGR__MSG_MAGIC 0x64610000u /* "da" in the high half, the type in the low byte */
+
+enum {
+  /* scheduler -> worker */
+  DAGR__MSG_ASSIGN = 1,  /* records: tasks to run */
+  DAGR__MSG_RELEASE = 2, /* records: u32 object ids to drop */
+  DAGR__MSG_RUN_END = 3, /* no records: drop everything of the run, then answer RUN_ENDED */
+  DAGR__MSG_SHUTDOWN = 4,
+  DAGR__MSG_INFO_REQ = 5,
+  /* worker -> scheduler */
+  DAGR__MSG_DONE = 16,     /* records: task completions */
+  DAGR__MSG_RUN_ENDED = 17,
+  DAGR__MSG_INFO = 18      /* payload: text */
+};
+
+typedef struct dagr__msg_hdr {
+  uint32_t magic_type;
+  uint32_t count;  /* records */
+  uint32_t run;    /* run id */
+  uint32_t ntasks; /* ASSIGN: tasks in the run's plan (sizes the worker's object table) */
+  uint64_t len;    /* whole message in bytes */
+} dagr__msg_hdr;
+
+/* ASSIGN record: header, params blob (padded to 8), then ndeps dependency records. */
+typedef struct dagr__assign_rec {
+  uint32_t task;
+  uint16_t kernel;
+  uint16_t flags;
+  uint32_t params_len;
+  uint32_t ndeps;
+} dagr__assign_rec;
+
+/* How a dependency reaches the worker. */
+enum {
+  DAGR__DEP_SCALAR = 1, /* 8-byte value in the record */
+  DAGR__DEP_INLINE = 2, /* bytes in the record */
+  DAGR__DEP_LOCAL = 3,  /* in this worker's object table (ready, or to be produced here) */
+  DAGR__DEP_REMOTE = 4  /* in another worker's store: pull with RMA */
+};
+
+typedef struct dagr__dep_rec {
+  uint32_t obj;
+  uint8_t kind;
+  uint8_t dtype;
+  uint8_t ndim;
+  uint8_t pad;
+} dagr__dep_rec;
+/* followed by, per kind:
+ *   SCALAR: u64 value
+ *   INLINE: u64 nbytes, i64 shape[ndim], data padded to 8
+ *   LOCAL:  nothing
+ *   REMOTE: u32 owner (worker index), u32 0, u64 offset, u64 nbytes, i64 shape[ndim] */
+
+/* DONE record. */
+enum {
+  DAGR__DONE_FETCH = 1,  /* u64 fetch_ns, u64 fetch_bytes, u32 nfetch, u32 fetch_max_us follow */
+  DAGR__DONE_STORE = 2,  /* u64 offset follows: the object stays in the worker's store */
+  DAGR__DONE_SCALAR = 4, /* u64 value follows */
+  DAGR__DONE_INLINE = 8, /* nbytes of data follow, padded */
+  DAGR__DONE_ERROR = 16  /* u32 len, u32 0, message (NUL-terminated), padded */
+};
+
+typedef struct dagr__done_rec {
+  uint32_t task;
+  int32_t status;
+  uint32_t exec_us;
+  uint8_t dtype;
+  uint8_t ndim;
+  uint8_t flags;
+  uint8_t pad;
+  uint64_t nbytes;
+} dagr__done_rec;
+/* then in this order: FETCH part, STORE offset, i64 shape[ndim], SCALAR value, INLINE data,
+ * ERROR message. */
+
+/* A decoded dependency (pointers into the message). */
+typedef struct dagr__dep {
+  uint32_t obj;
+  int kind;
+  int dtype;
+  int ndim;
+  const int64_t *shape; /* ndim entries, may be unaligned-safe (8-aligned in practice) */
+  uint64_t value;       /* SCALAR */
+  uint64_t nbytes;
+  const void *data;     /* INLINE; SCALAR: points at value inside the message */
+  uint32_t owner;       /* REMOTE */
+  uint64_t offset;      /* REMOTE */
+} dagr__dep;
+
+/* A decoded task (pointers into the message). */
+typedef struct dagr__task_view {
+  uint32_t task;
+  uint16_t kernel;
+  uint16_t flags;
+  const void *params;
+  uint32_t params_len;
+  uint32_t ndeps;
+  const unsigned char *deps; /* first dependency record */
+  const unsigned char *end;  /* end of this task record */
+} dagr__task_view;
+
+/* A decoded completion. */
+typedef struct dagr__done_view {
+  uint32_t task;
+  int32_t status;
+  uint32_t exec_us;
+  int dtype;
+  int ndim;
+  int flags;
+  uint64_t nbytes;
+  uint64_t fetch_ns, fetch_bytes;
+  uint32_t nfetch, fetch_max_us;
+  uint64_t offset;
+  const int64_t *shape;
+  uint64_t value;
+  const void *data;
+  const char *errmsg;
+} dagr__done_view;
+
+/* A growable, 8-byte aligned output buffer. */
+typedef struct dagr__buf {
+  unsigned char *p;
+  size_t len, cap;
+} dagr__buf;
+
+static inline size_t dagr__pad8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+/* Ensures room for n more bytes. DAGR_OK or DAGR_ENOMEM. */
+int dagr__buf_reserve(dagr__buf *b, size_t n);
+void dagr__buf_free(dagr__buf *b);
+/* Hands the bytes over to the caller (who frees them) and empties b. */
+static inline void *dagr__buf_take(dagr__buf *b, size_t *len) {
+  void *p = b->p;
+  *len = b->len;
+  b->p = NULL;
+  b->len = b->cap = 0;
+  return p;
+}
+
+/* Starts a message of the given type in an empty buffer. */
+int dagr__msg_begin(dagr__buf *b, int type, uint32_t run, uint32_t ntasks);
+/* Pads to 8 bytes and fills in count and len; call before sending. DAGR_OK or DAGR_ENOMEM. */
+int dagr__msg_finish(dagr__buf *b, uint32_t count);
+static inline uint32_t dagr__msg_count(const dagr__buf *b) {
+  return b->len >= sizeof(dagr__msg_hdr) ? ((const dagr__msg_hdr *)b->p)->count : 0;
+}
+
+/* ASSIGN encoding: a task header then its deps. */
+int dagr__enc_task(dagr__buf *b, uint32_t task, uint16_t kernel, const void *params,
+                   uint32_t params_len, uint32_t ndeps);
+int dagr__enc_dep_scalar(dagr__buf *b, uint32_t obj, int dtype, uint64_t value);
+int dagr__enc_dep_inline(dagr__buf *b, uint32_t obj, int dtype, int ndim, const int64_t *shape,
+                         const void *data, uint64_t nbytes);
+int dagr__enc_dep_local(dagr__buf *b, uint32_t obj);
+int dagr__enc_dep_remote(dagr__buf *b, uint32_t obj, int dtype, int ndim, const int64_t *shape,
+                         uint32_t owner, uint64_t offset, uint64_t nbytes);
+/* RELEASE encoding. */
+int dagr__enc_u32(dagr__buf *b, uint32_t v);
+/* DONE encoding from a filled view (fields selected by flags). */
+int dagr__enc_done(dagr__buf *b, const dagr__done_view *d);
+
+/* Checks the header of a received message: magic, type, len equals received size, alignment.
+ * DAGR_OK (sets *hdr) or DAGR_EPROTO with a message in err. */
+int dagr__msg_check(const void *msg, size_t size, dagr__msg_hdr *hdr, char *err, size_t errlen);
+
+/* Record iteration: *pos starts at sizeof(dagr__msg_hdr) and advances. Each returns DAGR_OK or
+ * DAGR_EPROTO (record runs past the end, bad kind, ndim > DAGR_MAX_NDIM, ...). */
+int dagr__dec_task(const void *msg, size_t size, size_t *pos, dagr__task_view *t);
+/* Decodes dependency i by walking from t->deps; for sequential access use dagr__dec_dep_next. */
+int dagr__dec_dep_next(const unsigned char **p, const unsigned char *end, dagr__dep *d);
+int dagr__dec_done(const void *msg, size_t size, size_t *pos, dagr__done_view *d);
+int dagr__dec_u32(const void *msg, size_t size, size_t *pos, uint32_t *v);
+
+/* Validates a whole message of any type (used before acting on it). */
+int dagr__msg_validate(const void *msg, size_t size, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,89 @@
+/* config.c: dagr_config_t defaults and the DAGR_* environment variables that override them. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/config.h"
+
+int dagr__parse_bytes(const char *s, uint64_t *out) {
+  if (!s || !*s) return DAGR_EINVAL;
+  errno = 0;
+  char *end;
+  if (*s == '-') return DAGR_EINVAL;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || end == s) return DAGR_EINVAL;
+  unsigned shift = 0;
+  if (*end) {
+    switch (toupper((unsigned char)*end)) {
+    case 'K': shift = 10; break;
+    case 'M': shift = 20; break;
+    case 'G': shift = 30; break;
+    case 'T': shift = 40; break;
+    default: return DAGR_EINVAL;
+    }
+    end++;
+    if (toupper((unsigned char)*end) == 'I') end++;
+    if (toupper((unsigned char)*end) == 'B') end++;
+    if (*end) return DAGR_EINVAL;
+  }
+  if (shift && v > (ULLONG_MAX >> shift)) return DAGR_EINVAL;
+  *out = (uint64_t)v << shift;
+  return DAGR_OK;
+}
+
+static int env_int(const char *name, long lo, long hi, int *out) {
+  const char *s = getenv(name);
+  if (!s) return DAGR_OK;
+  errno = 0;
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) {
+    dagr__set_global_error("%s='%s' is invalid: expected an integer from %ld to %ld", name, s, lo,
+                           hi);
+    return DAGR_ECONFIG;
+  }
+  *out = (int)v;
+  return DAGR_OK;
+}
+
+static int env_bytes(const char *name, uint64_t lo, uint64_t hi, size_t *out) {
+  const char *s = getenv(name);
+  if (!s) return DAGR_OK;
+  uint64_t v;
+  if (dagr__parse_bytes(s, &v) || v < lo || v > hi) {
+    dagr__set_global_error("%s='%s' is invalid: expected a byte count from %llu to %llu "
+                           "(suffixes K, M, G, T allowed)",
+                           name, s, (unsigned long long)lo, (unsigned long long)hi);
+    return DAGR_ECONFIG;
+  }
+  *out = (size_t)v;
+  return DAGR_OK;
+}
+
+int dagr_config_init(dagr_config_t *cfg) {
+  if (!cfg) return DAGR_EINVAL;
+  memset(cfg, 0, sizeof *cfg);
+  cfg->inline_bytes = DAGR_INLINE_BYTES_DEFAULT;
+  cfg->batch_tasks = DAGR__BATCH_DEFAULT;
+  cfg->mpi = -1;
+  int rc;
+  if ((rc = env_bytes("DAGR_INLINE_BYTES", 8, 64u << 20, &cfg->inline_bytes))) return rc;
+  if ((rc = env_bytes("DAGR_STORE_BYTES", DAGR__MIN_STORE, (uint64_t)1 << 50, &cfg->store_bytes)))
+    return rc;
+  if ((rc = env_int("DAGR_WORKER_THREADS", 1, 4096, &cfg->worker_threads))) return rc;
+  if ((rc = env_int("DAGR_BATCH", 1, 1 << 20, &cfg->batch_tasks))) return rc;
+  if ((rc = env_int("DAGR_QUEUE", 1, 1 << 24, &cfg->queue_tasks))) return rc;
+  if ((rc = env_int("DAGR_MPI", 0, 1, &cfg->mpi))) return rc;
+  return DAGR_OK;
+}
+
+void dagr__config_merge(dagr_config_t *cfg, const dagr_config_t *user) {
+  if (user->inline_bytes) cfg->inline_bytes = user->inline_bytes;
+  if (user->store_bytes) cfg->store_bytes = user->store_bytes;
+  if (user->worker_threads) cfg->worker_threads = user->worker_threads;
+  if (user->batch_tasks) cfg->batch_tasks = user->batch_tasks;
+  if (user->queue_tasks) cfg->queue_tasks = user->queue_tasks;
+  if (user->mpi == 0 || user->mpi == 1) cfg->mpi = user->mpi;
+}

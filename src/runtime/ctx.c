@@ -1,0 +1,178 @@
+/* ctx.c: dagr_init / dagr_finalize / dagr_get: roles, the driver's scheduler and worker serving. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph/graph.h"
+#include "runtime/config.h"
+#include "runtime/ctx.h"
+#include "runtime/registry.h"
+
+static int serve_as_worker(dagr_ctx_t *ctx) {
+  dagr__store store;
+  int rc = dagr__store_init(&store, ctx->boot.store_base, ctx->boot.store_bytes);
+  if (rc) return rc;
+  dagr__worker_cfg wc = {ctx->boot.rank, ctx->boot.threads, ctx->cfg.inline_bytes, 1000000L,
+                         ctx->boot.host};
+  dagr__worker *w;
+  rc = dagr__worker_create(&wc, dagr__mpi_wlink(ctx->mpi), &store, &w);
+  if (rc == DAGR_OK) {
+    rc = dagr__worker_serve(w, &ctx->exit_status);
+    dagr__worker_destroy(w);
+  }
+  dagr__store_destroy(&store);
+  return rc;
+}
+
+int dagr_init(int *argc, char ***argv, const dagr_config_t *user, dagr_ctx_t **out) {
+  if (!out) return DAGR_EINVAL;
+  *out = NULL;
+  dagr__set_global_error("%s", "");
+  dagr_ctx_t *ctx = calloc(1, sizeof *ctx);
+  if (!ctx) return DAGR_ENOMEM;
+  int rc = dagr_config_init(&ctx->cfg);
+  if (rc) goto fail;
+  if (user) dagr__config_merge(&ctx->cfg, user);
+  rc = dagr__registry_freeze();
+  if (rc) {
+    dagr__set_global_error("cannot build the kernel table: %s", dagr_strerror(rc));
+    goto fail;
+  }
+  int use_mpi = ctx->cfg.mpi >= 0 ? ctx->cfg.mpi : dagr__mpi_launched();
+  if (use_mpi) {
+    rc = dagr__mpi_boot(argc, argv, &ctx->cfg, &ctx->boot, &ctx->mpi, ctx->err, sizeof ctx->err);
+    if (rc) {
+      dagr__set_global_error("%s", ctx->err);
+      goto fail;
+    }
+    if (ctx->boot.nranks == 1) {
+      /* -np 1: MPI is up but there are no worker ranks; run a local pool beside it. */
+      rc = dagr__local_start(&ctx->cfg, &ctx->local, &(dagr__slink *){NULL}, &ctx->boot,
+                             ctx->err, sizeof ctx->err);
+    }
+  } else {
+    rc = dagr__local_start(&ctx->cfg, &ctx->local, &(dagr__slink *){NULL}, &ctx->boot, ctx->err,
+                           sizeof ctx->err);
+  }
+  if (rc) {
+    dagr__set_global_error("%s", ctx->err);
+    if (ctx->mpi) dagr__mpi_finalize(ctx->mpi);
+    goto fail;
+  }
+  if (ctx->boot.rank == 0) {
+    ctx->driver = 1;
+    dagr__slink *link;
+    link = ctx->local ? dagr__local_slink(ctx->local) : dagr__mpi_slink(ctx->mpi);
+    rc = dagr__sched_init(&ctx->sched, link, ctx->boot.worker_threads, ctx->cfg.inline_bytes,
+                          (uint32_t)ctx->cfg.batch_tasks, (uint32_t)ctx->cfg.queue_tasks,
+                          ctx->local == NULL);
+    if (rc) {
+      dagr__set_global_error("out of memory starting the scheduler");
+      goto fail;
+    }
+    ctx->sched_ok = 1;
+  } else {
+    rc = serve_as_worker(ctx);
+    if (rc) {
+      snprintf(ctx->err, sizeof ctx->err, "worker rank %d stopped: %s", ctx->boot.rank,
+               dagr_strerror(rc));
+      dagr__set_global_error("%s", ctx->err);
+    }
+  }
+  *out = ctx;
+  return rc;
+fail:
+  dagr__registry_thaw();
+  free(ctx);
+  return rc;
+}
+
+int dagr_finalize(dagr_ctx_t *ctx) {
+  if (!ctx) return DAGR_EINVAL;
+  int rc = DAGR_OK;
+  if (ctx->driver && ctx->sched_ok) rc = dagr__sched_shutdown(&ctx->sched, ctx->exit_status);
+  if (ctx->local) {
+    int lrc = dagr__local_stop(ctx->local);
+    if (!rc) rc = lrc;
+  }
+  if (ctx->sched_ok) dagr__sched_destroy(&ctx->sched);
+  if (ctx->mpi) {
+    int mrc = dagr__mpi_finalize(ctx->mpi);
+    if (!rc) rc = mrc;
+  }
+  dagr__registry_thaw();
+  free(ctx);
+  return rc;
+}
+
+int dagr_set_exit_status(dagr_ctx_t *ctx, int status) {
+  if (!ctx || !ctx->driver) return ctx ? DAGR_ESTATE : DAGR_EINVAL;
+  ctx->exit_status = status;
+  return DAGR_OK;
+}
+
+int dagr_exit_status(const dagr_ctx_t *ctx) { return ctx ? ctx->exit_status : 0; }
+
+int dagr_is_driver(const dagr_ctx_t *ctx) { return ctx && ctx->driver; }
+int dagr_rank(const dagr_ctx_t *ctx) { return ctx ? ctx->boot.rank : -1; }
+int dagr_nranks(const dagr_ctx_t *ctx) { return ctx ? ctx->boot.nranks : 0; }
+int dagr_nworkers(const dagr_ctx_t *ctx) {
+  if (!ctx) return 0;
+  return ctx->local ? 1 : ctx->boot.nranks - 1;
+}
+
+const char *dagr_last_error(const dagr_ctx_t *ctx) {
+  return ctx ? ctx->err : dagr__global_error();
+}
+
+int dagr_last_stats(const dagr_ctx_t *ctx, dagr_stats_t *stats) {
+  if (!ctx || !stats) return DAGR_EINVAL;
+  *stats = ctx->last;
+  return DAGR_OK;
+}
+
+int dagr_get(dagr_ctx_t *ctx, dagr_graph_t *graph, const char *const *keys, size_t nkeys,
+             dagr_result_t *results) {
+  if (!ctx) return DAGR_EINVAL;
+  ctx->err[0] = '\0';
+  if (!graph || !keys || !results || nkeys == 0)
+    return dagr__errf(ctx->err, sizeof ctx->err, DAGR_EINVAL,
+                      "dagr_get needs a graph, at least one key and a results array");
+  if (!ctx->driver)
+    return dagr__errf(ctx->err, sizeof ctx->err, DAGR_ESTATE,
+                      "dagr_get called on worker rank %d; only rank 0 drives", ctx->boot.rank);
+  memset(results, 0, nkeys * sizeof *results);
+  memset(&ctx->last, 0, sizeof ctx->last);
+  double t0 = dagr__now();
+  dagr__plan plan;
+  int rc = dagr__plan_build(graph, keys, nkeys, dagr__registry_lookup, NULL, &plan, ctx->err,
+                            sizeof ctx->err);
+  double t1 = dagr__now();
+  ctx->last.plan_seconds = t1 - t0;
+  if (rc) return rc;
+  rc = dagr__sched_run(&ctx->sched, graph, &plan, results, &ctx->last, ctx->err, sizeof ctx->err);
+  dagr__plan_free(&plan);
+  double t2 = dagr__now();
+  ctx->last.run_seconds = t2 - t1;
+  ctx->last.seconds = t2 - t0;
+  return rc;
+}
+
+typedef struct info_out {
+  FILE *f;
+} info_out;
+
+static void print_worker(int rank, const char *text, void *arg) {
+  info_out *o = arg;
+  fprintf(o->f, "rank %d: %s\n", rank, text);
+}
+
+int dagr_info_print(dagr_ctx_t *ctx, FILE *out) {
+  if (!ctx || !out) return DAGR_EINVAL;
+  if (!ctx->driver)
+    return dagr__errf(ctx->err, sizeof ctx->err, DAGR_ESTATE, "dagr_info_print runs on rank 0");
+  fprintf(out, "rank 0: host=%s role=%s threads=1 store_bytes=0 nranks=%d workers=%d\n",
+          ctx->boot.host, ctx->local ? "scheduler+local-workers" : "scheduler",
+          ctx->boot.nranks, dagr_nworkers(ctx));
+  info_out o = {out};
+  return dagr__sched_info(&ctx->sched, print_worker, &o, ctx->err, sizeof ctx->err);
+}

@@ -1,0 +1,798 @@
+/* worker.c: a worker's comm thread: decodes assignments, tracks local objects, fetches, reports. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/proto.h"
+#include "runtime/backoff.h"
+#include "runtime/executor.h"
+#include "runtime/kctx.h"
+#include "runtime/registry.h"
+#include "runtime/worker.h"
+
+/* Only the comm thread touches the object table, the task pool and the message references;
+ * executor threads read object entries that are READY (immutable until released) and write only
+ * their own task's result fields. The executor queue's mutex orders the two. */
+
+enum { OBJ_ABSENT = 0, OBJ_PENDING = 1, OBJ_FETCHING = 2, OBJ_READY = 3 };
+
+typedef struct waiter {
+  struct wtask *task;
+  struct waiter *next;
+} waiter;
+
+typedef struct wobj {
+  uint8_t state;
+  uint8_t kind; /* DAGR__OUT_SCALAR or DAGR__OUT_STORE */
+  uint8_t dtype;
+  uint8_t ndim;
+  uint8_t release_pending;
+  uint8_t need_pull; /* store room reserved, pull not started yet */
+  uint8_t pad[2];
+  uint32_t refs; /* assigned local consumers not yet finished */
+  uint64_t nbytes;
+  uint64_t value; /* scalar bits, or store offset */
+  int64_t *shape;
+  waiter *waiters;
+} wobj;
+
+typedef struct msgref {
+  void *buf;
+  size_t len;
+  uint32_t refs;
+  struct msgref *next;
+} msgref;
+
+typedef struct wtask {
+  dagr__job job; /* first: executors see tasks as jobs */
+  struct wtask *next_free;
+  msgref *msg;
+  dagr__task_view tv;
+  uint32_t missing;
+  uint8_t registered; /* refs were taken on its dependencies */
+  uint8_t queued;     /* handed to the executors */
+  /* outcome, written by the executor */
+  int status;
+  uint32_t exec_us;
+  int out_kind, dtype, ndim;
+  int64_t shape[DAGR_MAX_NDIM];
+  uint64_t value, offset, nbytes;
+  char *errmsg;
+  /* fetches done for it */
+  uint64_t fetch_ns, fetch_bytes;
+  uint32_t nfetch, fetch_max_us;
+} wtask;
+
+typedef struct fetch {
+  uint32_t obj;
+  void *handle;
+  uint64_t start_ns;
+  wtask *first; /* task the time is charged to */
+} fetch;
+
+#define SLAB 1024
+
+struct dagr__worker {
+  dagr__worker_cfg cfg;
+  dagr__wlink *link;
+  dagr__store *store;
+  dagr__exec exec;
+  int exec_started;
+
+  uint32_t run;
+  int in_run;
+  int ending; /* RUN_END received: draining */
+  uint32_t ntasks;
+  wobj *obj;
+
+  /* pools, reset at the end of each run */
+  wtask **task_slabs;
+  size_t ntask_slabs;
+  wtask *free_tasks;
+  waiter **waiter_slabs;
+  size_t nwaiter_slabs;
+  waiter *free_waiters;
+  int64_t **shape_chunks;
+  size_t nshape_chunks, shape_used; /* int64 slots used in the last chunk */
+  msgref *msgs;
+
+  fetch *fetches;
+  size_t nfetches, cap_fetches;
+
+  dagr__buf out;
+  uint32_t out_n;
+  int shutdown;
+  int exit_status;
+  char err[DAGR__ERRLEN];
+};
+
+#define SHAPE_CHUNK 8192
+
+static int64_t *shape_copy(dagr__worker *w, const int64_t *shape, int ndim) {
+  if (ndim == 0) return NULL;
+  if (w->nshape_chunks == 0 || w->shape_used + (size_t)ndim > SHAPE_CHUNK) {
+    int64_t **c = realloc(w->shape_chunks, (w->nshape_chunks + 1) * sizeof *c);
+    if (!c) return NULL;
+    w->shape_chunks = c;
+    c[w->nshape_chunks] = malloc(SHAPE_CHUNK * sizeof(int64_t));
+    if (!c[w->nshape_chunks]) return NULL;
+    w->nshape_chunks++;
+    w->shape_used = 0;
+  }
+  int64_t *s = w->shape_chunks[w->nshape_chunks - 1] + w->shape_used;
+  memcpy(s, shape, (size_t)ndim * sizeof *s);
+  w->shape_used += (size_t)ndim;
+  return s;
+}
+
+static wtask *task_get(dagr__worker *w) {
+  if (!w->free_tasks) {
+    wtask **s = realloc(w->task_slabs, (w->ntask_slabs + 1) * sizeof *s);
+    if (!s) return NULL;
+    w->task_slabs = s;
+    wtask *slab = calloc(SLAB, sizeof *slab);
+    if (!slab) return NULL;
+    s[w->ntask_slabs++] = slab;
+    for (size_t i = 0; i < SLAB; i++) {
+      slab[i].next_free = w->free_tasks;
+      w->free_tasks = &slab[i];
+    }
+  }
+  wtask *t = w->free_tasks;
+  w->free_tasks = t->next_free;
+  memset(t, 0, sizeof *t);
+  return t;
+}
+
+static void msg_unref(dagr__worker *w, msgref *m) {
+  (void)w;
+  if (--m->refs == 0) {
+    free(m->buf);
+    m->buf = NULL;
+  }
+}
+
+static void task_put(dagr__worker *w, wtask *t) {
+  free(t->errmsg);
+  t->errmsg = NULL;
+  if (t->msg) msg_unref(w, t->msg);
+  t->msg = NULL;
+  t->next_free = w->free_tasks;
+  w->free_tasks = t;
+}
+
+static waiter *waiter_get(dagr__worker *w) {
+  if (!w->free_waiters) {
+    waiter **s = realloc(w->waiter_slabs, (w->nwaiter_slabs + 1) * sizeof *s);
+    if (!s) return NULL;
+    w->waiter_slabs = s;
+    waiter *slab = malloc(SLAB * sizeof *slab);
+    if (!slab) return NULL;
+    s[w->nwaiter_slabs++] = slab;
+    for (size_t i = 0; i < SLAB; i++) {
+      slab[i].next = w->free_waiters;
+      w->free_waiters = &slab[i];
+    }
+  }
+  waiter *x = w->free_waiters;
+  w->free_waiters = x->next;
+  return x;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Executor side: run one task.
+ * ------------------------------------------------------------------------------------------- */
+
+static void view_of_obj(const dagr__worker *w, const wobj *o, dagr_view_t *v) {
+  v->data = o->kind == DAGR__OUT_SCALAR ? (const void *)&o->value : w->store->base + o->value;
+  v->nbytes = o->nbytes;
+  v->dtype = o->dtype;
+  v->ndim = o->ndim;
+  for (int i = 0; i < o->ndim; i++) v->shape[i] = o->shape[i];
+}
+
+static void run_task(dagr__job *job, void *arg) {
+  dagr__worker *w = arg;
+  wtask *t = (wtask *)job;
+  dagr_view_t local[16], *views = local;
+  char errmsg[DAGR__ERRLEN];
+  uint32_t n = t->tv.ndeps;
+  if (n > 16) {
+    views = malloc(n * sizeof *views);
+    if (!views) {
+      t->status = DAGR_ENOMEM;
+      t->errmsg = strdup("out of memory building the kernel's input views");
+      return;
+    }
+  }
+  const unsigned char *p = t->tv.deps;
+  for (uint32_t i = 0; i < n; i++) {
+    dagr__dep d;
+    (void)dagr__dec_dep_next(&p, t->tv.end, &d); /* validated on arrival */
+    dagr_view_t *v = &views[i];
+    if (d.kind == DAGR__DEP_SCALAR || d.kind == DAGR__DEP_INLINE) {
+      v->data = d.data;
+      v->nbytes = d.nbytes;
+      v->dtype = d.dtype;
+      v->ndim = d.ndim;
+      for (int j = 0; j < d.ndim; j++) memcpy(&v->shape[j], &d.shape[j], 8);
+    } else {
+      view_of_obj(w, &w->obj[d.obj], v);
+    }
+  }
+  dagr_kctx_t k = {0};
+  k.rank = w->cfg.rank;
+  k.ninputs = (int)n;
+  k.inputs = views;
+  k.params = t->tv.params;
+  k.params_len = t->tv.params_len;
+  k.store = w->store;
+  k.errmsg = errmsg;
+  uint64_t t0 = dagr__now_ns();
+  int rc = dagr__kctx_invoke(&k, dagr__registry_fn(t->tv.kernel));
+  uint64_t dt = dagr__now_ns() - t0;
+  t->exec_us = dt / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(dt / 1000);
+  t->status = rc;
+  if (rc == DAGR_OK) {
+    t->out_kind = k.out_kind;
+    t->dtype = k.out_dtype;
+    t->ndim = k.out_ndim;
+    memcpy(t->shape, k.out_shape, sizeof t->shape);
+    t->value = k.out_value;
+    t->offset = k.out_offset;
+    t->nbytes = k.out_nbytes;
+  } else {
+    t->errmsg = strdup(errmsg);
+  }
+  if (views != local) free(views);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Comm thread.
+ * ------------------------------------------------------------------------------------------- */
+
+static void report(dagr__worker *w, const dagr__done_view *d) {
+  if (w->out_n == 0 && dagr__msg_begin(&w->out, DAGR__MSG_DONE, w->run, 0)) goto oom;
+  if (dagr__enc_done(&w->out, d)) goto oom;
+  w->out_n++;
+  return;
+oom:
+  fprintf(stderr, "dagr worker rank %d: out of memory encoding a completion\n", w->cfg.rank);
+}
+
+static int flush(dagr__worker *w) {
+  if (w->out_n == 0) return DAGR_OK;
+  if (dagr__msg_finish(&w->out, w->out_n)) return DAGR_ENOMEM;
+  size_t len;
+  void *msg = dagr__buf_take(&w->out, &len);
+  w->out_n = 0;
+  return w->link->send(w->link->impl, msg, len);
+}
+
+static void push_ready(dagr__worker *w, wtask **head, wtask **tail, size_t *n, wtask *t) {
+  (void)w;
+  if (t->queued) return;
+  t->queued = 1;
+  t->job.next = NULL;
+  if (*tail) (*tail)->job.next = &t->job;
+  else *head = t;
+  *tail = t;
+  (*n)++;
+}
+
+static void report_failure(dagr__worker *w, uint32_t task, int status, const char *msg) {
+  dagr__done_view d = {0};
+  d.task = task;
+  d.status = status;
+  d.flags = DAGR__DONE_ERROR;
+  d.errmsg = msg;
+  report(w, &d);
+}
+
+/* Drops a dependency reference taken at assignment; frees a released object when unused. */
+static void unref(dagr__worker *w, wobj *o) {
+  if (o->refs > 0) o->refs--;
+  if (o->refs == 0 && o->release_pending && o->state == OBJ_READY) {
+    if (o->kind == DAGR__OUT_STORE) dagr__store_free(w->store, o->value);
+    o->state = OBJ_ABSENT;
+    o->release_pending = 0;
+  }
+}
+
+static void complete(dagr__worker *w, wtask *t, wtask **rh, wtask **rt, size_t *rn) {
+  if (t->registered) {
+    const unsigned char *p = t->tv.deps;
+    for (uint32_t i = 0; i < t->tv.ndeps; i++) {
+      dagr__dep d;
+      (void)dagr__dec_dep_next(&p, t->tv.end, &d);
+      if (d.kind == DAGR__DEP_LOCAL || d.kind == DAGR__DEP_REMOTE) unref(w, &w->obj[d.obj]);
+    }
+  }
+  dagr__done_view d = {0};
+  d.task = t->tv.task;
+  d.status = t->status;
+  d.exec_us = t->exec_us;
+  if (t->nfetch) {
+    d.flags |= DAGR__DONE_FETCH;
+    d.fetch_ns = t->fetch_ns;
+    d.fetch_bytes = t->fetch_bytes;
+    d.nfetch = t->nfetch;
+    d.fetch_max_us = t->fetch_max_us;
+  }
+  if (t->status != DAGR_OK) {
+    d.flags |= DAGR__DONE_ERROR;
+    d.errmsg = t->errmsg ? t->errmsg : "kernel failed";
+    report(w, &d);
+    return; /* the object stays PENDING: a retry will produce it */
+  }
+  wobj *o = &w->obj[t->tv.task];
+  o->kind = (uint8_t)t->out_kind;
+  o->dtype = (uint8_t)t->dtype;
+  o->ndim = (uint8_t)t->ndim;
+  o->nbytes = t->nbytes;
+  o->value = t->out_kind == DAGR__OUT_SCALAR ? t->value : t->offset;
+  o->shape = shape_copy(w, t->shape, t->ndim);
+  o->state = OBJ_READY;
+  d.dtype = t->dtype;
+  d.ndim = t->ndim;
+  d.shape = t->shape;
+  d.nbytes = t->nbytes;
+  if (t->out_kind == DAGR__OUT_SCALAR) {
+    d.flags |= DAGR__DONE_SCALAR;
+    d.value = t->value;
+  } else if (t->nbytes <= w->cfg.inline_bytes) {
+    d.flags |= DAGR__DONE_INLINE;
+    d.data = w->store->base + t->offset;
+  } else {
+    d.flags |= DAGR__DONE_STORE;
+    d.offset = t->offset;
+  }
+  report(w, &d);
+  for (waiter *x = o->waiters, *next; x; x = next) {
+    next = x->next;
+    if (--x->task->missing == 0) push_ready(w, rh, rt, rn, x->task);
+    x->next = w->free_waiters;
+    w->free_waiters = x;
+  }
+  o->waiters = NULL;
+}
+
+static int add_waiter(dagr__worker *w, wobj *o, wtask *t) {
+  waiter *x = waiter_get(w);
+  if (!x) return DAGR_ENOMEM;
+  x->task = t;
+  x->next = o->waiters;
+  o->waiters = x;
+  t->missing++;
+  return DAGR_OK;
+}
+
+static int start_fetch(dagr__worker *w, uint32_t id, const dagr__dep *d, wtask *t) {
+  if (w->nfetches == w->cap_fetches) {
+    size_t cap = w->cap_fetches ? w->cap_fetches * 2 : 16;
+    fetch *f = realloc(w->fetches, cap * sizeof *f);
+    if (!f) return DAGR_ENOMEM;
+    w->fetches = f;
+    w->cap_fetches = cap;
+  }
+  wobj *o = &w->obj[id];
+  fetch *f = &w->fetches[w->nfetches];
+  f->obj = id;
+  f->first = t;
+  f->start_ns = dagr__now_ns();
+  int rc = w->link->fetch_start(w->link->impl, d->owner, d->offset, w->store->base + o->value,
+                                d->nbytes, &f->handle);
+  if (rc) return rc;
+  w->nfetches++;
+  o->state = OBJ_FETCHING;
+  return DAGR_OK;
+}
+
+/* Marks pull i finished: charges its time, wakes the tasks waiting for the object. */
+static void fetch_done(dagr__worker *w, size_t i, wtask **rh, wtask **rt, size_t *rn) {
+  fetch *f = &w->fetches[i];
+  uint64_t dt = dagr__now_ns() - f->start_ns;
+  wobj *o = &w->obj[f->obj];
+  if (!w->ending) {
+    f->first->fetch_ns += dt;
+    f->first->fetch_bytes += o->nbytes;
+    f->first->nfetch++;
+    uint64_t us = dt / 1000;
+    if (us > f->first->fetch_max_us) f->first->fetch_max_us = us > UINT32_MAX ? UINT32_MAX : us;
+    o->state = OBJ_READY;
+    for (waiter *x = o->waiters, *next; x; x = next) {
+      next = x->next;
+      if (--x->task->missing == 0) push_ready(w, rh, rt, rn, x->task);
+      x->next = w->free_waiters;
+      w->free_waiters = x;
+    }
+    o->waiters = NULL;
+  }
+  w->fetches[i] = w->fetches[--w->nfetches];
+}
+
+static int poll_fetches(dagr__worker *w, wtask **rh, wtask **rt, size_t *rn) {
+  int progressed = 0;
+  for (size_t i = 0; i < w->nfetches;) {
+    int done = 0;
+    int rc = w->link->fetch_test(w->link->impl, w->fetches[i].handle, &done);
+    if (rc) return rc;
+    if (!done) {
+      i++;
+      continue;
+    }
+    progressed = 1;
+    fetch_done(w, i, rh, rt, rn);
+  }
+  return progressed;
+}
+
+/* Takes a task assignment: references, waits and fetches for its dependencies. */
+static int accept_task(dagr__worker *w, msgref *m, const dagr__task_view *tv, wtask **rh,
+                       wtask **rt, size_t *rn) {
+  wtask *t = task_get(w);
+  if (!t) return DAGR_ENOMEM;
+  t->tv = *tv;
+  t->msg = m;
+  m->refs++;
+  if (tv->kernel >= dagr__registry_count() || tv->task >= w->ntasks) {
+    report_failure(w, tv->task, DAGR_EPROTO, "assignment names an unknown kernel or task id");
+    task_put(w, t);
+    return DAGR_OK;
+  }
+  /* Pass 1: check ids and reserve store room for pulls, so a full store fails only this task. */
+  const unsigned char *p = tv->deps;
+  dagr__dep d;
+  int rc = DAGR_OK;
+  for (uint32_t i = 0; i < tv->ndeps && rc == DAGR_OK; i++) {
+    (void)dagr__dec_dep_next(&p, tv->end, &d);
+    if ((d.kind == DAGR__DEP_LOCAL || d.kind == DAGR__DEP_REMOTE) && d.obj >= w->ntasks) {
+      rc = DAGR_EPROTO;
+      snprintf(w->err, sizeof w->err, "dependency id %u out of range", d.obj);
+    } else if (d.kind == DAGR__DEP_LOCAL && w->obj[d.obj].state == OBJ_ABSENT) {
+      rc = DAGR_EPROTO;
+      snprintf(w->err, sizeof w->err, "local dependency %u is not on worker rank %d", d.obj,
+               w->cfg.rank);
+    } else if (d.kind == DAGR__DEP_REMOTE && w->obj[d.obj].state == OBJ_ABSENT) {
+      wobj *o = &w->obj[d.obj];
+      uint64_t off;
+      rc = dagr__store_alloc(w->store, d.nbytes, &off);
+      if (rc) {
+        snprintf(w->err, sizeof w->err,
+                 "no room in the object store of worker rank %d (%zu bytes) for a %llu-byte input",
+                 w->cfg.rank, w->store->size, (unsigned long long)d.nbytes);
+        break;
+      }
+      o->state = OBJ_FETCHING; /* reserved; the pull starts in pass 2 */
+      o->kind = DAGR__OUT_STORE;
+      o->value = off;
+      o->nbytes = d.nbytes;
+      o->dtype = (uint8_t)d.dtype;
+      o->ndim = (uint8_t)d.ndim;
+      int64_t shape[DAGR_MAX_NDIM];
+      memcpy(shape, d.shape, 8 * (size_t)d.ndim);
+      o->shape = shape_copy(w, shape, d.ndim);
+      o->refs = 0;
+      o->waiters = NULL;
+      o->release_pending = 0;
+      o->need_pull = 1;
+    }
+  }
+  if (rc) {
+    report_failure(w, tv->task, rc, w->err);
+    task_put(w, t);
+    return rc == DAGR_ENOMEM ? rc : DAGR_OK;
+  }
+  /* Pass 2: take references, register waits, start pulls. The guard count keeps a pull that
+   * finishes at once from queueing the task before its other inputs are accounted for. */
+  t->registered = 1;
+  t->missing = 1;
+  p = tv->deps;
+  for (uint32_t i = 0; i < tv->ndeps; i++) {
+    (void)dagr__dec_dep_next(&p, tv->end, &d);
+    if (d.kind != DAGR__DEP_LOCAL && d.kind != DAGR__DEP_REMOTE) continue;
+    wobj *o = &w->obj[d.obj];
+    o->refs++;
+    if (o->state == OBJ_READY) continue;
+    if (add_waiter(w, o, t)) return DAGR_ENOMEM;
+    if (o->need_pull) {
+      o->need_pull = 0;
+      rc = start_fetch(w, d.obj, &d, t);
+      if (rc) return rc;
+      /* Shared-memory windows often complete the pull inside the call: see it at once. */
+      int done = 0;
+      rc = w->link->fetch_test(w->link->impl, w->fetches[w->nfetches - 1].handle, &done);
+      if (rc) return rc;
+      if (done) fetch_done(w, w->nfetches - 1, rh, rt, rn);
+    }
+  }
+  wobj *self = &w->obj[tv->task];
+  if (self->state == OBJ_ABSENT) self->state = OBJ_PENDING;
+  if (--t->missing == 0) push_ready(w, rh, rt, rn, t);
+  return DAGR_OK;
+}
+
+static int begin_run(dagr__worker *w, uint32_t run, uint32_t ntasks) {
+  w->obj = calloc(ntasks ? ntasks : 1, sizeof *w->obj);
+  if (!w->obj) return DAGR_ENOMEM;
+  w->run = run;
+  w->ntasks = ntasks;
+  w->in_run = 1;
+  return DAGR_OK;
+}
+
+static int handle_assign(dagr__worker *w, void *buf, size_t len, const dagr__msg_hdr *h) {
+  if (w->ending && h->run == w->run) {
+    free(buf);
+    return DAGR_OK;
+  }
+  if (!w->in_run || h->run != w->run) {
+    if (w->in_run) {
+      fprintf(stderr, "dagr worker rank %d: run %u started before run %u ended\n", w->cfg.rank,
+              h->run, w->run);
+      free(buf);
+      return DAGR_EPROTO;
+    }
+    int rc = begin_run(w, h->run, h->ntasks);
+    if (rc) {
+      free(buf);
+      return rc;
+    }
+  }
+  msgref *m = malloc(sizeof *m);
+  if (!m) {
+    free(buf);
+    return DAGR_ENOMEM;
+  }
+  m->buf = buf;
+  m->len = len;
+  m->refs = 1; /* held while decoding */
+  m->next = w->msgs;
+  w->msgs = m;
+  wtask *rh = NULL, *rt = NULL;
+  size_t rn = 0;
+  size_t pos = sizeof(dagr__msg_hdr);
+  int rc = DAGR_OK;
+  for (uint32_t i = 0; i < h->count && rc == DAGR_OK; i++) {
+    dagr__task_view tv;
+    (void)dagr__dec_task(buf, len, &pos, &tv); /* validated before */
+    rc = accept_task(w, m, &tv, &rh, &rt, &rn);
+  }
+  msg_unref(w, m);
+  if (rn) dagr__exec_push(&w->exec, &rh->job, &rt->job, rn);
+  return rc;
+}
+
+static void handle_release(dagr__worker *w, const void *buf, size_t len, const dagr__msg_hdr *h) {
+  if (!w->in_run || h->run != w->run) return;
+  size_t pos = sizeof(dagr__msg_hdr);
+  for (uint32_t i = 0; i < h->count; i++) {
+    uint32_t id;
+    if (dagr__dec_u32(buf, len, &pos, &id) || id >= w->ntasks) return;
+    wobj *o = &w->obj[id];
+    if (o->state != OBJ_READY) continue;
+    o->release_pending = 1;
+    o->refs++;
+    unref(w, o);
+  }
+}
+
+static int send_ctrl(dagr__worker *w, int type, uint32_t run);
+
+/* Frees everything of the current run once no executor or pull still uses it. */
+static int finish_run_end(dagr__worker *w) {
+  free(w->obj);
+  w->obj = NULL;
+  w->ntasks = 0;
+  for (msgref *m = w->msgs, *next; m; m = next) {
+    next = m->next;
+    free(m->buf);
+    free(m);
+  }
+  w->msgs = NULL;
+  w->free_tasks = NULL;
+  for (size_t s = 0; s < w->ntask_slabs; s++)
+    for (size_t i = 0; i < SLAB; i++) {
+      wtask *t = &w->task_slabs[s][i];
+      t->next_free = w->free_tasks;
+      w->free_tasks = t;
+    }
+  w->free_waiters = NULL;
+  for (size_t s = 0; s < w->nwaiter_slabs; s++)
+    for (size_t i = 0; i < SLAB; i++) {
+      w->waiter_slabs[s][i].next = w->free_waiters;
+      w->free_waiters = &w->waiter_slabs[s][i];
+    }
+  if (w->nshape_chunks > 1) {
+    for (size_t i = 1; i < w->nshape_chunks; i++) free(w->shape_chunks[i]);
+    w->nshape_chunks = 1;
+  }
+  w->shape_used = 0;
+  int rc = dagr__store_reset(w->store);
+  w->in_run = 0;
+  w->ending = 0;
+  int src = send_ctrl(w, DAGR__MSG_RUN_ENDED, w->run);
+  return rc ? rc : src;
+}
+
+static void drop_unfinished(dagr__worker *w) {
+  /* Queued jobs never start; running ones finish and are discarded as they come back. Tasks
+   * still waiting for dependencies are reclaimed with the pools at the end of the run. */
+  dagr__job *j = dagr__exec_drop_queued(&w->exec);
+  while (j) {
+    dagr__job *next = j->next;
+    wtask *t = (wtask *)j;
+    free(t->errmsg);
+    t->errmsg = NULL;
+    j = next;
+  }
+}
+
+static int send_ctrl(dagr__worker *w, int type, uint32_t run) {
+  dagr__buf b = {0};
+  if (dagr__msg_begin(&b, type, run, 0) || dagr__msg_finish(&b, 0)) {
+    dagr__buf_free(&b);
+    return DAGR_ENOMEM;
+  }
+  size_t len;
+  void *msg = dagr__buf_take(&b, &len);
+  return w->link->send(w->link->impl, msg, len);
+}
+
+static int send_info(dagr__worker *w) {
+  char text[1024];
+  int n = snprintf(text, sizeof text,
+                   "host=%s role=worker threads=%d store_bytes=%zu store_used=%zu "
+                   "store_peak=%zu inline_bytes=%zu",
+                   w->cfg.host ? w->cfg.host : "?", w->cfg.threads, w->store->size,
+                   dagr__store_used(w->store), w->store->peak_used, w->cfg.inline_bytes);
+  dagr__buf b = {0};
+  if (dagr__msg_begin(&b, DAGR__MSG_INFO, 0, 0) || dagr__buf_reserve(&b, (size_t)n + 1)) {
+    dagr__buf_free(&b);
+    return DAGR_ENOMEM;
+  }
+  memcpy(b.p + b.len, text, (size_t)n + 1);
+  b.len += (size_t)n + 1;
+  if (dagr__msg_finish(&b, 0)) {
+    dagr__buf_free(&b);
+    return DAGR_ENOMEM;
+  }
+  size_t len;
+  void *msg = dagr__buf_take(&b, &len);
+  return w->link->send(w->link->impl, msg, len);
+}
+
+static int handle_msg(dagr__worker *w, void *buf, size_t len) {
+  dagr__msg_hdr h;
+  int rc = dagr__msg_validate(buf, len, w->err, sizeof w->err);
+  if (rc) {
+    fprintf(stderr, "dagr worker rank %d: dropped a malformed message from the scheduler: %s\n",
+            w->cfg.rank, w->err);
+    free(buf);
+    return DAGR_OK;
+  }
+  memcpy(&h, buf, sizeof h);
+  switch (h.magic_type & 0xffu) {
+  case DAGR__MSG_ASSIGN: return handle_assign(w, buf, len, &h); /* takes buf */
+  case DAGR__MSG_RELEASE: handle_release(w, buf, len, &h); break;
+  case DAGR__MSG_RUN_END:
+    if (w->in_run && h.run == w->run) {
+      w->ending = 1;
+      drop_unfinished(w);
+    } else {
+      rc = send_ctrl(w, DAGR__MSG_RUN_ENDED, h.run); /* nothing of that run here */
+    }
+    break;
+  case DAGR__MSG_SHUTDOWN:
+    w->shutdown = 1;
+    w->exit_status = (int)h.ntasks;
+    break;
+  case DAGR__MSG_INFO_REQ: rc = send_info(w); break;
+  default:
+    fprintf(stderr, "dagr worker rank %d: unexpected message type %u\n", w->cfg.rank,
+            h.magic_type & 0xffu);
+  }
+  free(buf);
+  return rc;
+}
+
+int dagr__worker_serve(dagr__worker *w, int *exit_status) {
+  unsigned idle = 0;
+  int rc = DAGR_OK;
+  while (!w->shutdown) {
+    int progressed = 0;
+    for (int i = 0; i < 64 && !w->shutdown; i++) {
+      void *buf;
+      size_t len;
+      rc = w->link->poll(w->link->impl, &buf, &len);
+      if (rc == DAGR__AGAIN) break;
+      if (rc) return rc;
+      progressed = 1;
+      rc = handle_msg(w, buf, len);
+      if (rc) return rc;
+    }
+    wtask *rh = NULL, *rt = NULL;
+    size_t rn = 0;
+    if (w->nfetches) {
+      int f = poll_fetches(w, &rh, &rt, &rn);
+      if (f < 0) return f;
+      progressed |= f;
+    }
+    dagr__job *j = dagr__exec_take_done(&w->exec);
+    if (j) progressed = 1;
+    while (j) {
+      dagr__job *next = j->next;
+      wtask *t = (wtask *)j;
+      if (!w->ending) complete(w, t, &rh, &rt, &rn);
+      task_put(w, t);
+      j = next;
+    }
+    if (rn && !w->ending) dagr__exec_push(&w->exec, &rh->job, &rt->job, rn);
+    rc = flush(w);
+    if (rc) return rc;
+    if (w->link->progress && w->link->progress(w->link->impl)) progressed = 1;
+    if (w->ending && w->nfetches == 0 && dagr__exec_pending(&w->exec) == 0 &&
+        !w->exec.done_head) {
+      rc = finish_run_end(w);
+      if (rc) return rc;
+      progressed = 1;
+    }
+    if (progressed) {
+      idle = 0;
+      continue;
+    }
+    idle++;
+    long ns = dagr__backoff_ns(idle);
+    if (ns > w->cfg.max_sleep_ns) ns = w->cfg.max_sleep_ns;
+    if (ns == 0) sched_yield();
+    else dagr__exec_wait(&w->exec, ns);
+  }
+  if (exit_status) *exit_status = w->exit_status;
+  return DAGR_OK;
+}
+
+int dagr__worker_create(const dagr__worker_cfg *cfg, dagr__wlink *link, dagr__store *store,
+                        dagr__worker **out) {
+  if (!cfg || !link || !store || !out || cfg->threads < 1) return DAGR_EINVAL;
+  dagr__worker *w = calloc(1, sizeof *w);
+  if (!w) return DAGR_ENOMEM;
+  w->cfg = *cfg;
+  w->link = link;
+  w->store = store;
+  int rc = dagr__exec_start(&w->exec, cfg->threads, run_task, w);
+  if (rc) {
+    free(w);
+    return rc;
+  }
+  w->exec_started = 1;
+  *out = w;
+  return DAGR_OK;
+}
+
+void dagr__worker_wake(dagr__worker *w) { dagr__exec_wake(&w->exec); }
+
+void dagr__worker_destroy(dagr__worker *w) {
+  if (!w) return;
+  if (w->exec_started) {
+    drop_unfinished(w);
+    dagr__exec_stop(&w->exec);
+  }
+  free(w->obj);
+  for (msgref *m = w->msgs, *next; m; m = next) {
+    next = m->next;
+    free(m->buf);
+    free(m);
+  }
+  for (size_t i = 0; i < w->ntask_slabs; i++) {
+    for (size_t k = 0; k < SLAB; k++) free(w->task_slabs[i][k].errmsg);
+    free(w->task_slabs[i]);
+  }
+  free(w->task_slabs);
+  for (size_t i = 0; i < w->nwaiter_slabs; i++) free(w->waiter_slabs[i]);
+  free(w->waiter_slabs);
+  for (size_t i = 0; i < w->nshape_chunks; i++) free(w->shape_chunks[i]);
+  free(w->shape_chunks);
+  free(w->fetches);
+  dagr__buf_free(&w->out);
+  free(w);
+}

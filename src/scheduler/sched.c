@@ -1,0 +1,660 @@
+/* sched.c: the rank-0 scheduler loop: ready set, placement, batched assignment, completion, release. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/registry.h"
+#include "scheduler/readyq.h"
+#include "scheduler/sched.h"
+
+/* Task states. */
+enum { T_WAITING = 0, T_READY = 1, T_ASSIGNED = 2, T_DONE = 3 };
+/* Where a finished task's object is. */
+enum { O_NONE = 0, O_SCALAR = 1, O_INLINE = 2, O_STORE = 3 };
+
+#define TARGET_BIT 0x80u /* in state[]: a requested key */
+#define STATE(s, i) ((s)->state[i] & 0x7fu)
+
+/* How much queued work (microseconds) a worker should hold so it never waits for the next
+ * batch, and the bounds on its queue. Short tasks get deep queues (throughput), long tasks get
+ * about two per thread (balance). */
+#define QUEUE_TARGET_US 2000.0
+#define QUEUE_MAX 8192u
+#define BATCH_BYTES (1u << 20)
+
+static int grow(void **p, size_t n, size_t size) {
+  void *q = realloc(*p, n * size);
+  if (!q) return DAGR_ENOMEM;
+  *p = q;
+  return DAGR_OK;
+}
+
+static int ensure_cap(dagr__sched *s, size_t n) {
+  if (n <= s->cap) return DAGR_OK;
+  size_t c = n;
+  if (grow((void **)&s->deps_left, c, 4) || grow((void **)&s->unassigned, c, 4) ||
+      grow((void **)&s->cons_left, c, 4) || grow((void **)&s->state, c, 1) ||
+      grow((void **)&s->where, c, 4) || grow((void **)&s->tries_left, c, 4) ||
+      grow((void **)&s->okind, c, 1) || grow((void **)&s->odtype, c, 1) ||
+      grow((void **)&s->ondim, c, 1) || grow((void **)&s->oval, c, 8) ||
+      grow((void **)&s->onbytes, c, 8) || grow((void **)&s->oshape, c, sizeof(int64_t *)) ||
+      grow((void **)&s->holders, c, 4) || grow((void **)&s->spec, c, 4))
+    return DAGR_ENOMEM;
+  s->cap = c;
+  return DAGR_OK;
+}
+
+int dagr__sched_init(dagr__sched *s, dagr__slink *link, const int *threads, size_t inline_bytes,
+                     uint32_t batch_tasks, uint32_t queue_tasks, int pin_ranks) {
+  memset(s, 0, sizeof *s);
+  s->link = link;
+  s->nworkers = link->nworkers;
+  s->inline_bytes = inline_bytes;
+  s->batch_tasks = batch_tasks ? batch_tasks : 1024;
+  s->queue_tasks = queue_tasks;
+  s->pin_ranks = pin_ranks;
+  s->w = calloc((size_t)s->nworkers, sizeof *s->w);
+  if (!s->w) return DAGR_ENOMEM;
+  for (int i = 0; i < s->nworkers; i++) {
+    s->w[i].rank = pin_ranks ? i + 1 : 0;
+    s->w[i].threads = threads[i] > 0 ? threads[i] : 1;
+  }
+  return DAGR_OK;
+}
+
+static void free_run_arrays(dagr__sched *s) {
+  free(s->deps_left);
+  free(s->unassigned);
+  free(s->cons_left);
+  free(s->state);
+  free(s->where);
+  free(s->tries_left);
+  free(s->okind);
+  free(s->odtype);
+  free(s->ondim);
+  free(s->oval);
+  free(s->onbytes);
+  free(s->oshape);
+  free(s->holders);
+  free(s->spec);
+  free(s->hnodes);
+  for (size_t i = 0; i < s->nshape_chunks; i++) free(s->shape_chunks[i]);
+  free(s->shape_chunks);
+}
+
+void dagr__sched_destroy(dagr__sched *s) {
+  if (!s) return;
+  for (int i = 0; s->w && i < s->nworkers; i++) {
+    dagr__buf_free(&s->w[i].out);
+    dagr__buf_free(&s->w[i].rel);
+  }
+  free(s->w);
+  free_run_arrays(s);
+  memset(s, 0, sizeof *s);
+}
+
+#define SHAPE_CHUNK 8192
+
+static int64_t *shape_copy(dagr__sched *s, const int64_t *shape, int ndim) {
+  if (ndim == 0) return NULL;
+  if (s->nshape_chunks == 0 || s->shape_used + (size_t)ndim > SHAPE_CHUNK) {
+    if (grow((void **)&s->shape_chunks, s->nshape_chunks + 1, sizeof(int64_t *))) return NULL;
+    s->shape_chunks[s->nshape_chunks] = malloc(SHAPE_CHUNK * sizeof(int64_t));
+    if (!s->shape_chunks[s->nshape_chunks]) return NULL;
+    s->nshape_chunks++;
+    s->shape_used = 0;
+  }
+  int64_t *p = s->shape_chunks[s->nshape_chunks - 1] + s->shape_used;
+  memcpy(p, shape, (size_t)ndim * 8);
+  s->shape_used += (size_t)ndim;
+  return p;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * One run.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct run {
+  dagr__sched *s;
+  const dagr_graph_t *g;
+  const dagr__plan *p;
+  dagr__readyq rq;
+  size_t targets_left;
+  int status;
+  char *err;
+  size_t errlen;
+  dagr_stats_t *st;
+} run;
+
+static int send_to(dagr__sched *s, int w, dagr__buf *b, uint32_t *n) {
+  if (dagr__msg_finish(b, *n)) return DAGR_ENOMEM;
+  size_t len;
+  void *msg = dagr__buf_take(b, &len);
+  *n = 0;
+  return s->link->send(s->link->impl, w, msg, len);
+}
+
+static int flush_worker(run *r, int w) {
+  dagr__sched *s = r->s;
+  dagr__sched_worker *sw = &s->w[w];
+  int rc = DAGR_OK;
+  if (sw->rel_n) rc = send_to(s, w, &sw->rel, &sw->rel_n);
+  if (!rc && sw->out_n) {
+    rc = send_to(s, w, &sw->out, &sw->out_n);
+    r->st->messages_sent++;
+  }
+  return rc;
+}
+
+static int holds(const dagr__sched *s, uint32_t obj, int w) {
+  if (s->where[obj] == w) return 1;
+  for (uint32_t h = s->holders[obj]; h; h = s->hnodes[h - 1].next)
+    if (s->hnodes[h - 1].worker == w) return 1;
+  return 0;
+}
+
+static int add_holder(dagr__sched *s, uint32_t obj, int w) {
+  if (s->nhnodes == s->cap_hnodes) {
+    size_t c = s->cap_hnodes ? s->cap_hnodes * 2 : 256;
+    if (grow((void **)&s->hnodes, c, sizeof *s->hnodes)) return DAGR_ENOMEM;
+    s->cap_hnodes = c;
+  }
+  s->hnodes[s->nhnodes].worker = w;
+  s->hnodes[s->nhnodes].next = s->holders[obj];
+  s->holders[obj] = (uint32_t)++s->nhnodes;
+  return DAGR_OK;
+}
+
+static void update_limit(dagr__sched *s, dagr__sched_worker *sw) {
+  if (s->queue_tasks) {
+    sw->limit = s->queue_tasks;
+    return;
+  }
+  double per = sw->avg_us > 0.05 ? sw->avg_us : 0.05;
+  double lim = sw->threads * (2.0 + QUEUE_TARGET_US / per);
+  uint32_t min = 2u * (uint32_t)sw->threads;
+  sw->limit = lim > QUEUE_MAX ? QUEUE_MAX : (lim < min ? min : (uint32_t)lim);
+}
+
+/* Encodes task i for worker w. */
+static int encode(run *r, uint32_t i, int w) {
+  dagr__sched *s = r->s;
+  const dagr__plan *p = r->p;
+  dagr__sched_worker *sw = &s->w[w];
+  const dagr__gtask *gt = &r->g->tasks[p->gid[i]];
+  if (sw->out_n == 0 && dagr__msg_begin(&sw->out, DAGR__MSG_ASSIGN, s->run, p->n))
+    return DAGR_ENOMEM;
+  uint32_t nd = p->dep_off[i + 1] - p->dep_off[i];
+  if (dagr__enc_task(&sw->out, i, p->kernel[i], r->g->params + gt->param_off, gt->param_len, nd))
+    return DAGR_ENOMEM;
+  for (uint32_t e = p->dep_off[i]; e < p->dep_off[i + 1]; e++) {
+    uint32_t d = p->deps[e];
+    int rc;
+    if (STATE(s, d) != T_DONE) {
+      rc = dagr__enc_dep_local(&sw->out, d); /* produced on w ahead of this task */
+    } else if (s->okind[d] == O_SCALAR) {
+      rc = dagr__enc_dep_scalar(&sw->out, d, s->odtype[d], s->oval[d]);
+    } else if (holds(s, d, w)) {
+      rc = dagr__enc_dep_local(&sw->out, d);
+    } else if (s->okind[d] == O_INLINE) {
+      rc = dagr__enc_dep_inline(&sw->out, d, s->odtype[d], s->ondim[d], s->oshape[d],
+                                (const void *)(uintptr_t)s->oval[d], s->onbytes[d]);
+    } else {
+      rc = dagr__enc_dep_remote(&sw->out, d, s->odtype[d], s->ondim[d], s->oshape[d],
+                                (uint32_t)s->where[d], s->oval[d], s->onbytes[d]);
+      if (!rc) rc = add_holder(s, d, w);
+    }
+    if (rc) return rc;
+  }
+  sw->out_n++;
+  sw->inflight++;
+  if (sw->out_n >= s->batch_tasks || sw->out.len >= BATCH_BYTES) return flush_worker(r, w);
+  return DAGR_OK;
+}
+
+/* Can consumer c run on w ahead of its inputs (all of them done or queued on w)? */
+static int can_follow(run *r, uint32_t c, int w) {
+  dagr__sched *s = r->s;
+  const dagr__plan *p = r->p;
+  if (STATE(s, c) != T_WAITING || s->unassigned[c] != 0) return 0;
+  if (s->w[w].inflight >= s->w[w].limit) return 0;
+  if (s->pin_ranks) {
+    int32_t pin = r->g->tasks[p->gid[c]].worker;
+    if (pin >= 0 && pin != s->w[w].rank) return 0;
+  }
+  for (uint32_t e = p->dep_off[c]; e < p->dep_off[c + 1]; e++) {
+    uint32_t d = p->deps[e];
+    if (STATE(s, d) != T_DONE && s->where[d] != w) return 0;
+  }
+  return 1;
+}
+
+/* Assigns task i to worker w, then every dependent that can follow it there. Chains and
+ * single-worker subtrees thus reach a worker in one message and run there without a round trip
+ * through rank 0 per task. */
+static int assign(run *r, uint32_t i, int w) {
+  dagr__sched *s = r->s;
+  const dagr__plan *p = r->p;
+  uint32_t top = 0;
+  s->spec[top++] = i;
+  while (top) {
+    uint32_t t = s->spec[--top];
+    s->state[t] = (uint8_t)((s->state[t] & TARGET_BIT) | T_ASSIGNED);
+    s->where[t] = w;
+    int rc = encode(r, t, w);
+    if (rc) return rc;
+    for (uint32_t e = p->cons_off[t]; e < p->cons_off[t + 1]; e++) {
+      uint32_t c = p->cons[e];
+      if (--s->unassigned[c] == 0 && s->deps_left[c] > 0 && can_follow(r, c, w)) {
+        s->state[c] = (uint8_t)((s->state[c] & TARGET_BIT) | T_ASSIGNED); /* reserve */
+        s->spec[top++] = c;
+      }
+    }
+  }
+  return DAGR_OK;
+}
+
+/* Chooses a worker for ready task i, or -1 if every suitable worker is full. */
+static int place(run *r, uint32_t i) {
+  dagr__sched *s = r->s;
+  const dagr__plan *p = r->p;
+  if (s->pin_ranks) {
+    int32_t pin = r->g->tasks[p->gid[i]].worker;
+    if (pin >= 0) {
+      int w = pin - 1;
+      return s->w[w].inflight < s->w[w].limit ? w : -1;
+    }
+  }
+  /* Most input bytes held (objects in stores; inline ones travel with the task anyway). */
+  int best = -1;
+  uint64_t best_bytes = 0;
+  uint32_t nd = p->dep_off[i + 1] - p->dep_off[i];
+  if (nd && s->nworkers > 1) {
+    uint64_t bytes[8] = {0};
+    for (uint32_t e = p->dep_off[i]; e < p->dep_off[i + 1]; e++) {
+      uint32_t d = p->deps[e];
+      if (s->okind[d] != O_STORE) continue;
+      int w = s->where[d];
+      uint64_t b = s->onbytes[d];
+      if (w < 8) {
+        bytes[w] += b;
+        if (bytes[w] > best_bytes) {
+          best_bytes = bytes[w];
+          best = w;
+        }
+      } else if (b > best_bytes) {
+        best_bytes = b;
+        best = w;
+      }
+    }
+  }
+  if (best >= 0) {
+    /* Moving large inputs costs more than waiting a little: allow a deeper queue there. */
+    if (s->w[best].inflight < 4 * s->w[best].limit) return best;
+    return -1;
+  }
+  int least = -1;
+  uint32_t least_load = UINT32_MAX;
+  for (int w = 0; w < s->nworkers; w++) {
+    const dagr__sched_worker *sw = &s->w[w];
+    if (sw->inflight >= sw->limit) continue;
+    /* Load relative to threads, so wide workers get proportionally more. */
+    uint32_t load = sw->inflight / (uint32_t)sw->threads;
+    if (load < least_load) {
+      least_load = load;
+      least = w;
+    }
+  }
+  return least;
+}
+
+static int dispatch(run *r) {
+  dagr__sched *s = r->s;
+  int64_t i;
+  while ((i = dagr__rq_first(&r->rq)) >= 0) {
+    int w = place(r, (uint32_t)i);
+    if (w < 0) break;
+    dagr__rq_clear(&r->rq, (size_t)i);
+    int rc = assign(r, (uint32_t)i, w);
+    if (rc) return rc;
+  }
+  for (int w = 0; w < s->nworkers; w++) {
+    int rc = flush_worker(r, w);
+    if (rc) return rc;
+  }
+  return DAGR_OK;
+}
+
+static int release(run *r, uint32_t d) {
+  dagr__sched *s = r->s;
+  if (s->okind[d] == O_SCALAR || s->okind[d] == O_NONE) return DAGR_OK;
+  if (s->okind[d] == O_INLINE) {
+    free((void *)(uintptr_t)s->oval[d]);
+    s->oval[d] = 0;
+  }
+  s->okind[d] = O_NONE;
+  /* The owner keeps a store copy of inline objects too; pulled copies are on other holders. */
+  int ws[64], nw = 0;
+  ws[nw++] = s->where[d];
+  for (uint32_t h = s->holders[d]; h && nw < 64; h = s->hnodes[h - 1].next)
+    ws[nw++] = s->hnodes[h - 1].worker;
+  for (int k = 0; k < nw; k++) {
+    dagr__sched_worker *sw = &s->w[ws[k]];
+    if (sw->rel_n == 0 && dagr__msg_begin(&sw->rel, DAGR__MSG_RELEASE, s->run, 0))
+      return DAGR_ENOMEM;
+    if (dagr__enc_u32(&sw->rel, d)) return DAGR_ENOMEM;
+    sw->rel_n++;
+  }
+  return DAGR_OK;
+}
+
+static int fail_task(run *r, uint32_t i, int w, const dagr__done_view *d) {
+  const char *key = dagr__graph_key(r->g, r->p->gid[i]);
+  const char *kname = dagr__registry_name(r->p->kernel[i]);
+  int attempts = r->g->tasks[r->p->gid[i]].retries + 1;
+  r->status = d->status == DAGR_ESTORE_FULL ? DAGR_ESTORE_FULL : DAGR_EKERNEL;
+  dagr__errf(r->err, r->errlen, r->status,
+             "task '%s' (kernel '%s') failed on rank %d after %d attempt%s: %s", key, kname,
+             r->s->pin_ranks ? w + 1 : 0, attempts, attempts == 1 ? "" : "s",
+             d->errmsg ? d->errmsg : "no message");
+  return r->status;
+}
+
+static int on_done(run *r, int w, const dagr__done_view *d) {
+  dagr__sched *s = r->s;
+  const dagr__plan *p = r->p;
+  uint32_t i = d->task;
+  if (i >= p->n || STATE(s, i) != T_ASSIGNED || s->where[i] != w)
+    return dagr__errf(r->err, r->errlen, DAGR_EPROTO,
+                      "worker rank %d reported task %u, which it was not running",
+                      s->pin_ranks ? w + 1 : 0, i);
+  dagr__sched_worker *sw = &s->w[w];
+  sw->inflight--;
+  sw->avg_us = 0.9 * sw->avg_us + 0.1 * (double)d->exec_us;
+  r->st->tasks++;
+  if (d->flags & DAGR__DONE_FETCH) {
+    r->st->bytes_fetched += d->fetch_bytes;
+    r->st->fetch_seconds += 1e-9 * (double)d->fetch_ns;
+    r->st->fetches += d->nfetch;
+    double mx = 1e-6 * d->fetch_max_us;
+    if (mx > r->st->fetch_seconds_max) r->st->fetch_seconds_max = mx;
+  }
+  if (d->status != DAGR_OK) {
+    if (s->tries_left[i] > 0) {
+      s->tries_left[i]--;
+      r->st->retries++;
+      /* Same worker: dependents may already wait there for this object. */
+      return encode(r, i, w);
+    }
+    return fail_task(r, i, w, d);
+  }
+  s->state[i] = (uint8_t)((s->state[i] & TARGET_BIT) | T_DONE);
+  s->odtype[i] = (uint8_t)d->dtype;
+  s->ondim[i] = (uint8_t)d->ndim;
+  s->onbytes[i] = d->nbytes;
+  s->oshape[i] = NULL;
+  if (d->ndim) {
+    int64_t shape[DAGR_MAX_NDIM];
+    memcpy(shape, d->shape, 8 * (size_t)d->ndim);
+    s->oshape[i] = shape_copy(s, shape, d->ndim);
+    if (!s->oshape[i]) return DAGR_ENOMEM;
+  }
+  if (d->flags & DAGR__DONE_SCALAR) {
+    s->okind[i] = O_SCALAR;
+    s->oval[i] = d->value;
+  } else if (d->flags & DAGR__DONE_INLINE) {
+    void *copy = malloc(d->nbytes ? d->nbytes : 1);
+    if (!copy) return DAGR_ENOMEM;
+    memcpy(copy, d->data, d->nbytes);
+    s->okind[i] = O_INLINE;
+    s->oval[i] = (uint64_t)(uintptr_t)copy;
+  } else {
+    s->okind[i] = O_STORE;
+    s->oval[i] = d->offset;
+  }
+  for (uint32_t e = p->cons_off[i]; e < p->cons_off[i + 1]; e++) {
+    uint32_t c = p->cons[e];
+    if (--s->deps_left[c] == 0 && STATE(s, c) == T_WAITING) {
+      s->state[c] = (uint8_t)((s->state[c] & TARGET_BIT) | T_READY);
+      dagr__rq_set(&r->rq, c);
+    }
+  }
+  for (uint32_t e = p->dep_off[i]; e < p->dep_off[i + 1]; e++) {
+    uint32_t dep = p->deps[e];
+    if (--s->cons_left[dep] == 0) {
+      int rc = release(r, dep);
+      if (rc) return rc;
+    }
+  }
+  if (s->state[i] & TARGET_BIT) r->targets_left--;
+  return DAGR_OK;
+}
+
+static int handle(run *r, int w, void *msg, size_t len) {
+  dagr__msg_hdr h;
+  int rc = dagr__msg_validate(msg, len, r->err, r->errlen);
+  if (rc) return rc;
+  memcpy(&h, msg, sizeof h);
+  if ((h.magic_type & 0xffu) != DAGR__MSG_DONE || h.run != r->s->run) return DAGR_OK;
+  size_t pos = sizeof h;
+  for (uint32_t k = 0; k < h.count; k++) {
+    dagr__done_view d;
+    (void)dagr__dec_done(msg, len, &pos, &d);
+    rc = on_done(r, w, &d);
+    if (rc) return rc;
+  }
+  return DAGR_OK;
+}
+
+/* Tells every worker the run is over and waits until all have dropped its objects. */
+static int end_run(dagr__sched *s) {
+  int rc = DAGR_OK;
+  for (int w = 0; w < s->nworkers; w++) {
+    dagr__buf b = {0};
+    uint32_t zero = 0;
+    s->w[w].out_n = 0;
+    s->w[w].rel_n = 0;
+    s->w[w].out.len = 0;
+    s->w[w].rel.len = 0;
+    s->w[w].inflight = 0;
+    if (dagr__msg_begin(&b, DAGR__MSG_RUN_END, s->run, 0)) return DAGR_ENOMEM;
+    int src = send_to(s, w, &b, &zero);
+    dagr__buf_free(&b);
+    if (src) return src;
+  }
+  int waiting = s->nworkers;
+  unsigned idle = 0;
+  while (waiting > 0) {
+    int w;
+    void *msg;
+    size_t len;
+    int prc = s->link->poll(s->link->impl, &w, &msg, &len);
+    if (prc == DAGR__AGAIN) {
+      s->link->idle(s->link->impl, ++idle);
+      continue;
+    }
+    if (prc) return prc;
+    idle = 0;
+    dagr__msg_hdr h;
+    if (dagr__msg_check(msg, len, &h, NULL, 0) == DAGR_OK &&
+        (h.magic_type & 0xffu) == DAGR__MSG_RUN_ENDED && h.run == s->run)
+      waiting--;
+    free(msg);
+  }
+  return rc;
+}
+
+static int gather(run *r, dagr_result_t *results) {
+  dagr__sched *s = r->s;
+  for (size_t k = 0; k < r->p->ntargets; k++) {
+    uint32_t i = r->p->targets[k];
+    dagr_result_t *res = &results[k];
+    memset(res, 0, sizeof *res);
+    res->dtype = s->odtype[i];
+    res->ndim = s->ondim[i];
+    for (int j = 0; j < res->ndim; j++) res->shape[j] = s->oshape[i][j];
+    res->nbytes = s->onbytes[i];
+    res->data = malloc(res->nbytes ? res->nbytes : 1);
+    if (!res->data) return DAGR_ENOMEM;
+    if (s->okind[i] == O_SCALAR) {
+      memcpy(res->data, &s->oval[i], 8);
+    } else if (s->okind[i] == O_INLINE) {
+      memcpy(res->data, (const void *)(uintptr_t)s->oval[i], res->nbytes);
+    } else {
+      int rc = s->link->read(s->link->impl, s->where[i], s->oval[i], res->data, res->nbytes);
+      if (rc)
+        return dagr__errf(r->err, r->errlen, rc, "reading result '%s' from worker rank %d: %s",
+                          dagr__graph_key(r->g, r->p->gid[i]), s->w[s->where[i]].rank,
+                          s->link->err ? s->link->err : dagr_strerror(rc));
+    }
+  }
+  return DAGR_OK;
+}
+
+static int check_pins(run *r) {
+  dagr__sched *s = r->s;
+  if (!s->pin_ranks) return DAGR_OK;
+  for (uint32_t i = 0; i < r->p->n; i++) {
+    int32_t pin = r->g->tasks[r->p->gid[i]].worker;
+    if (pin >= 0 && (pin < 1 || pin > s->nworkers))
+      return dagr__errf(r->err, r->errlen, DAGR_EINVAL,
+                        "task '%s' is restricted to worker rank %d, but the workers are ranks "
+                        "1..%d",
+                        dagr__graph_key(r->g, r->p->gid[i]), pin, s->nworkers);
+  }
+  return DAGR_OK;
+}
+
+int dagr__sched_run(dagr__sched *s, const dagr_graph_t *g, const dagr__plan *p,
+                    dagr_result_t *results, dagr_stats_t *st, char *err, size_t errlen) {
+  run r = {.s = s, .g = g, .p = p, .status = DAGR_OK, .err = err, .errlen = errlen, .st = st};
+  uint32_t n = p->n;
+  int rc = check_pins(&r);
+  if (rc) return rc;
+  if (ensure_cap(s, n) || dagr__rq_init(&r.rq, n)) {
+    dagr__rq_free(&r.rq);
+    return dagr__errf(err, errlen, DAGR_ENOMEM, "out of memory sizing a %u-task run", n);
+  }
+  s->run++;
+  s->nhnodes = 0;
+  for (size_t c = 1; c < s->nshape_chunks; c++) free(s->shape_chunks[c]);
+  if (s->nshape_chunks > 1) s->nshape_chunks = 1;
+  s->shape_used = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t nd = p->dep_off[i + 1] - p->dep_off[i];
+    s->deps_left[i] = nd;
+    s->unassigned[i] = nd;
+    s->cons_left[i] = p->cons_off[i + 1] - p->cons_off[i];
+    s->state[i] = T_WAITING;
+    s->where[i] = -1;
+    s->tries_left[i] = g->tasks[p->gid[i]].retries;
+    s->okind[i] = O_NONE;
+    s->holders[i] = 0;
+  }
+  for (size_t k = 0; k < p->ntargets; k++) {
+    uint32_t t = p->targets[k];
+    if (!(s->state[t] & TARGET_BIT)) {
+      s->state[t] |= TARGET_BIT;
+      s->cons_left[t]++;
+      r.targets_left++;
+    }
+  }
+  /* Insert in reverse so that each bitmap word fills from its end: no difference in result,
+   * cheaper summary updates. */
+  for (uint32_t i = n; i-- > 0;)
+    if (s->deps_left[i] == 0) {
+      s->state[i] |= T_READY;
+      dagr__rq_set(&r.rq, i);
+    }
+  for (int w = 0; w < s->nworkers; w++) update_limit(s, &s->w[w]);
+
+  unsigned idle = 0;
+  while (rc == DAGR_OK && r.targets_left > 0) {
+    rc = dispatch(&r);
+    if (rc) break;
+    int got = 0;
+    for (int k = 0; k < 256 && rc == DAGR_OK; k++) {
+      int w;
+      void *msg;
+      size_t len;
+      int prc = s->link->poll(s->link->impl, &w, &msg, &len);
+      if (prc == DAGR__AGAIN) break;
+      if (prc) {
+        rc = prc;
+        break;
+      }
+      got = 1;
+      rc = handle(&r, w, msg, len);
+      free(msg);
+      update_limit(s, &s->w[w]);
+    }
+    if (got) {
+      idle = 0;
+    } else if (rc == DAGR_OK) {
+      s->link->idle(s->link->impl, ++idle);
+    }
+  }
+  if (rc == DAGR_OK) rc = gather(&r, results);
+  if (rc == DAGR_ENOMEM && err && !err[0]) dagr__errf(err, errlen, rc, "out of memory in run");
+  /* Free rank 0's copies of small objects still held. */
+  for (uint32_t i = 0; i < n; i++)
+    if (s->okind[i] == O_INLINE) free((void *)(uintptr_t)s->oval[i]);
+  dagr__rq_free(&r.rq);
+  int erc = end_run(s);
+  if (rc == DAGR_OK && erc) {
+    rc = erc;
+    dagr__errf(err, errlen, rc, "ending the run on the workers failed: %s", dagr_strerror(rc));
+  }
+  if (rc != DAGR_OK)
+    for (size_t k = 0; k < p->ntargets; k++) dagr_result_release(&results[k]);
+  return rc;
+}
+
+int dagr__sched_info(dagr__sched *s, void (*fn)(int rank, const char *text, void *arg), void *arg,
+                     char *err, size_t errlen) {
+  for (int w = 0; w < s->nworkers; w++) {
+    dagr__buf b = {0};
+    uint32_t zero = 0;
+    if (dagr__msg_begin(&b, DAGR__MSG_INFO_REQ, 0, 0)) return DAGR_ENOMEM;
+    int rc = send_to(s, w, &b, &zero);
+    dagr__buf_free(&b);
+    if (rc) return rc;
+    unsigned idle = 0;
+    for (;;) {
+      int from;
+      void *msg;
+      size_t len;
+      rc = s->link->poll(s->link->impl, &from, &msg, &len);
+      if (rc == DAGR__AGAIN) {
+        s->link->idle(s->link->impl, ++idle);
+        continue;
+      }
+      if (rc) return dagr__errf(err, errlen, rc, "waiting for worker info: %s", dagr_strerror(rc));
+      dagr__msg_hdr h;
+      int ok = dagr__msg_check(msg, len, &h, NULL, 0) == DAGR_OK &&
+               (h.magic_type & 0xffu) == DAGR__MSG_INFO && from == w;
+      if (ok) {
+        char *text = (char *)msg + sizeof h;
+        ((char *)msg)[len - 1] = '\0';
+        fn(s->w[w].rank, text, arg);
+      }
+      free(msg);
+      if (ok) break;
+    }
+  }
+  return DAGR_OK;
+}
+
+int dagr__sched_shutdown(dagr__sched *s, int exit_status) {
+  int rc = DAGR_OK;
+  for (int w = 0; w < s->nworkers; w++) {
+    dagr__buf b = {0};
+    uint32_t zero = 0;
+    /* The exit status rides in the header's ntasks field. */
+    if (dagr__msg_begin(&b, DAGR__MSG_SHUTDOWN, 0, (uint32_t)exit_status)) return DAGR_ENOMEM;
+    int src = send_to(s, w, &b, &zero);
+    dagr__buf_free(&b);
+    if (src) rc = src;
+  }
+  return rc;
+}

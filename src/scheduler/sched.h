@@ -1,0 +1,71 @@
+/* sched.h: the rank-0 scheduler: runs a plan on the workers through a transport link. */
+#ifndef DAGR_SCHEDULER_SCHED_H
+#define DAGR_SCHEDULER_SCHED_H
+#ifndef DAGR_BUILDING
+#error "src/scheduler/sched.h is private to libdagr"
+#endif
+
+#include "graph/graph.h"
+#include "proto/proto.h"
+#include "transport/link.h"
+
+typedef struct dagr__sched_worker {
+  int rank;
+  int threads;
+  uint32_t inflight; /* assigned, not yet reported */
+  uint32_t limit;
+  double avg_us; /* moving average of task run time */
+  dagr__buf out; /* pending ASSIGN batch */
+  uint32_t out_n;
+  dagr__buf rel; /* pending RELEASE batch */
+  uint32_t rel_n;
+} dagr__sched_worker;
+
+typedef struct dagr__sched {
+  dagr__slink *link;
+  int nworkers;
+  int pin_ranks;   /* honour the `worker` annotation (MPI runs); 0 in a single process */
+  dagr__sched_worker *w;
+  size_t inline_bytes;
+  uint32_t batch_tasks;
+  uint32_t queue_tasks; /* fixed per-worker limit, or 0 for adaptive */
+  uint32_t run;
+  /* per-run state, sized to the plan */
+  size_t cap;
+  uint32_t *deps_left;  /* dependencies not done */
+  uint32_t *unassigned; /* dependencies not yet assigned anywhere */
+  uint32_t *cons_left;  /* consumers not done (+1 for a requested key) */
+  uint8_t *state;
+  int32_t *where;       /* worker running or holding the task's object */
+  int32_t *tries_left;
+  uint8_t *okind, *odtype, *ondim;
+  uint64_t *oval;   /* scalar bits, store offset, or pointer to rank 0's inline copy */
+  uint64_t *onbytes;
+  int64_t **oshape;
+  uint32_t *holders; /* head of the extra-holders list (index + 1 into hnodes) */
+  struct { int32_t worker; uint32_t next; } *hnodes;
+  size_t nhnodes, cap_hnodes;
+  int64_t **shape_chunks;
+  size_t nshape_chunks, shape_used;
+  uint32_t *spec; /* worklist for assigning dependents ahead of their inputs */
+} dagr__sched;
+
+/* Sets up the scheduler for a link. Errors: DAGR_ENOMEM. */
+int dagr__sched_init(dagr__sched *s, dagr__slink *link, const int *threads, size_t inline_bytes,
+                     uint32_t batch_tasks, uint32_t queue_tasks, int pin_ranks);
+void dagr__sched_destroy(dagr__sched *s);
+
+/* Runs plan (validated, culled, ordered) of graph g and fills results for plan->targets.
+ * Errors: DAGR_EKERNEL (message names key, kernel, rank, kernel message), DAGR_EINVAL (a task
+ * restricted to a worker that does not exist), DAGR_EPROTO, DAGR_EMPI, DAGR_ENOMEM. Workers are
+ * left clean (RUN_END acknowledged) in every case the transport still works. */
+int dagr__sched_run(dagr__sched *s, const dagr_graph_t *g, const dagr__plan *plan,
+                    dagr_result_t *results, dagr_stats_t *stats, char *err, size_t errlen);
+
+/* Asks every worker for its description line; calls fn(rank, text, arg) for each. */
+int dagr__sched_info(dagr__sched *s, void (*fn)(int rank, const char *text, void *arg), void *arg,
+                     char *err, size_t errlen);
+/* Tells every worker to stop serving. */
+int dagr__sched_shutdown(dagr__sched *s, int exit_status);
+
+#endif

@@ -1,0 +1,262 @@
+/* mpi_boot.c: MPI start-up and shutdown, store windows, and the send/RMA primitives both roles use. */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/registry.h"
+#include "transport/mpi_impl.h"
+
+int dagr__mpi_launched(void) {
+  static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE",
+                               "MV2_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", NULL};
+  for (int i = 0; vars[i]; i++)
+    if (getenv(vars[i])) return 1;
+  return 0;
+}
+
+int dagr__default_threads(const dagr_config_t *cfg, int sharing) {
+  if (cfg->worker_threads > 0) return cfg->worker_threads;
+  cpu_set_t set;
+  long online = sysconf(_SC_NPROCESSORS_ONLN);
+  int cpus = (int)(online > 0 ? online : 1);
+  int bound = 0;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0 && n < cpus) {
+      cpus = n;
+      bound = 1;
+    }
+  }
+  /* A launcher binding already is this rank's share; otherwise ranks on a node split it. */
+  int t = bound || sharing < 1 ? cpus : cpus / sharing;
+  return t < 1 ? 1 : t;
+}
+
+size_t dagr__default_store(const dagr_config_t *cfg, int sharing) {
+  if (cfg->store_bytes) return cfg->store_bytes;
+  long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+  double mem = pages > 0 && psize > 0 ? (double)pages * (double)psize : 4e9;
+  double share = 0.6 * mem / (sharing > 0 ? sharing : 1);
+  return (size_t)share & ~(size_t)(DAGR__STORE_ALIGN - 1);
+}
+
+static int mpierr(dagr__mpi *m, int code, const char *what, char *err, size_t errlen) {
+  char s[MPI_MAX_ERROR_STRING];
+  int n = 0;
+  MPI_Error_string(code, s, &n);
+  (void)m;
+  return dagr__errf(err, errlen, DAGR_EMPI, "%s failed: %s", what, s);
+}
+
+typedef struct winfo {
+  int threads;
+  int pad;
+  uint64_t store;
+} winfo;
+
+int dagr__mpi_boot(int *argc, char ***argv, const dagr_config_t *cfg, dagr__boot *b,
+                   dagr__mpi **out, char *err, size_t errlen) {
+  /* Single-node windows then use osc/sm (about 20x faster MPI_Get than osc/rdma here); the
+   * user's own setting wins. See PLATFORM-NOTES. */
+  setenv("OMPI_MCA_osc_rdma_priority", "10", 0);
+  int provided = 0, rc;
+  int inited = 0;
+  MPI_Initialized(&inited);
+  if (!inited) {
+    rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+    if (rc != MPI_SUCCESS) return dagr__errf(err, errlen, DAGR_EMPI, "MPI_Init_thread failed");
+  } else {
+    MPI_Query_thread(&provided);
+  }
+  if (provided < MPI_THREAD_FUNNELED)
+    return dagr__errf(err, errlen, DAGR_EMPI,
+                      "MPI grants thread level %d, dagr needs MPI_THREAD_FUNNELED", provided);
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  dagr__mpi *m = calloc(1, sizeof *m);
+  if (!m) return DAGR_ENOMEM;
+  MPI_Comm_rank(MPI_COMM_WORLD, &m->rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &m->size);
+  b->rank = m->rank;
+  b->nranks = m->size;
+  if (gethostname(b->host, sizeof b->host) != 0) strcpy(b->host, "unknown");
+  b->host[sizeof b->host - 1] = '\0';
+
+  /* Same kernels everywhere: the same binary gives the same table, but a rank that loaded a
+   * different plugin would silently run the wrong function. */
+  uint64_t h = dagr__registry_hash(), hmin = 0, hmax = 0;
+  MPI_Allreduce(&h, &hmin, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
+  MPI_Allreduce(&h, &hmax, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
+  if (hmin != hmax) {
+    free(m);
+    MPI_Finalize();
+    return dagr__errf(err, errlen, DAGR_EKERNEL_TABLE,
+                      "ranks registered different kernel tables (rank %d has %d kernels)", b->rank,
+                      dagr__registry_count());
+  }
+
+  /* Workers on this node share its cores and memory. */
+  MPI_Comm node;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, m->rank, MPI_INFO_NULL, &node);
+  int is_worker = m->rank > 0, local_workers = 0;
+  MPI_Allreduce(&is_worker, &local_workers, 1, MPI_INT, MPI_SUM, node);
+  MPI_Comm_free(&node);
+
+  winfo mine = {0, 0, 0};
+  if (is_worker) {
+    mine.threads = dagr__default_threads(cfg, local_workers);
+    mine.store = dagr__default_store(cfg, local_workers);
+  }
+  b->threads = mine.threads;
+  b->store_bytes = (size_t)mine.store;
+
+  MPI_Info info;
+  MPI_Info_create(&info);
+  /* Stores need not be contiguous across ranks; no accumulate ordering is used. */
+  MPI_Info_set(info, "alloc_shared_noncontig", "true");
+  MPI_Info_set(info, "accumulate_ordering", "none");
+  rc = MPI_Win_allocate((MPI_Aint)mine.store, 1, info, MPI_COMM_WORLD, &m->base, &m->win);
+  MPI_Info_free(&info);
+  int ok = rc == MPI_SUCCESS, all_ok = 0;
+  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  if (!all_ok) {
+    char msg[DAGR__ERRLEN];
+    if (!ok) mpierr(m, rc, "MPI_Win_allocate", msg, sizeof msg);
+    else snprintf(msg, sizeof msg, "another rank could not allocate its store window");
+    if (ok) MPI_Win_free(&m->win);
+    free(m);
+    MPI_Finalize();
+    return dagr__errf(err, errlen, DAGR_ESTORE_FULL,
+                      "creating the object store (%llu bytes on rank %d) failed: %s "
+                      "(set DAGR_STORE_BYTES lower)",
+                      (unsigned long long)mine.store, b->rank, msg);
+  }
+  m->win_ok = 1;
+  MPI_Win_lock_all(MPI_MODE_NOCHECK, m->win);
+  b->store_base = m->base;
+
+  winfo *all = NULL;
+  if (m->rank == 0) {
+    all = calloc((size_t)m->size, sizeof *all);
+    m->worker_threads = calloc((size_t)m->size, sizeof(int));
+    if (!all || !m->worker_threads) {
+      free(all);
+      return DAGR_ENOMEM; /* rank 0 ends the job: nothing else can be reported */
+    }
+  }
+  MPI_Gather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, 0,
+             MPI_COMM_WORLD);
+  if (m->rank == 0) {
+    for (int r = 1; r < m->size; r++) m->worker_threads[r - 1] = all[r].threads;
+    free(all);
+    b->worker_threads = m->worker_threads;
+    dagr__mpi_sched_link_init(m);
+  } else {
+    dagr__mpi_worker_link_init(m);
+  }
+  *out = m;
+  return DAGR_OK;
+}
+
+dagr__slink *dagr__mpi_slink(dagr__mpi *m) { return &m->slink; }
+dagr__wlink *dagr__mpi_wlink(dagr__mpi *m) { return &m->wlink; }
+
+int dagr__mpi_isend(dagr__mpi *m, int dest, void *msg, size_t len) {
+  if (m->nsends == m->cap_sends) {
+    size_t cap = m->cap_sends ? m->cap_sends * 2 : 64;
+    dagr__pending_send *s = realloc(m->sends, cap * sizeof *s);
+    if (!s) {
+      free(msg);
+      return DAGR_ENOMEM;
+    }
+    m->sends = s;
+    m->cap_sends = cap;
+  }
+  if (len > INT32_MAX) {
+    free(msg);
+    return dagr__errf(m->err, sizeof m->err, DAGR_EINVAL, "a %zu-byte message is too large", len);
+  }
+  dagr__pending_send *p = &m->sends[m->nsends];
+  int rc = MPI_Isend(msg, (int)len, MPI_BYTE, dest, DAGR__TAG_PROTO, MPI_COMM_WORLD, &p->req);
+  if (rc != MPI_SUCCESS) {
+    free(msg);
+    return mpierr(m, rc, "MPI_Isend", m->err, sizeof m->err);
+  }
+  p->buf = msg;
+  m->nsends++;
+  return DAGR_OK;
+}
+
+int dagr__mpi_progress_sends(dagr__mpi *m) {
+  int any = 0;
+  for (size_t i = 0; i < m->nsends;) {
+    int flag = 0;
+    int rc = MPI_Test(&m->sends[i].req, &flag, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) return mpierr(m, rc, "MPI_Test", m->err, sizeof m->err);
+    if (!flag) {
+      i++;
+      continue;
+    }
+    free(m->sends[i].buf);
+    m->sends[i] = m->sends[--m->nsends];
+    any = 1;
+  }
+  return any;
+}
+
+typedef struct rget {
+  int n;
+  MPI_Request req[];
+} rget;
+
+int dagr__mpi_rget(dagr__mpi *m, int rank, uint64_t offset, void *dst, size_t n, void **handle) {
+  size_t pieces = n == 0 ? 0 : (n + DAGR__RMA_PIECE - 1) / DAGR__RMA_PIECE;
+  rget *g = malloc(sizeof *g + (pieces ? pieces : 1) * sizeof(MPI_Request));
+  if (!g) return DAGR_ENOMEM;
+  g->n = 0;
+  for (size_t k = 0; k < pieces; k++) {
+    size_t off = k * DAGR__RMA_PIECE, len = n - off < DAGR__RMA_PIECE ? n - off : DAGR__RMA_PIECE;
+    int rc = MPI_Rget((char *)dst + off, (int)len, MPI_BYTE, rank, (MPI_Aint)(offset + off),
+                      (int)len, MPI_BYTE, m->win, &g->req[g->n]);
+    if (rc != MPI_SUCCESS) {
+      MPI_Waitall(g->n, g->req, MPI_STATUSES_IGNORE);
+      free(g);
+      return mpierr(m, rc, "MPI_Rget", m->err, sizeof m->err);
+    }
+    g->n++;
+  }
+  *handle = g;
+  return DAGR_OK;
+}
+
+int dagr__mpi_rget_test(dagr__mpi *m, void *handle, int *done) {
+  rget *g = handle;
+  int flag = 1;
+  if (g->n) {
+    int rc = MPI_Testall(g->n, g->req, &flag, MPI_STATUSES_IGNORE);
+    if (rc != MPI_SUCCESS) return mpierr(m, rc, "MPI_Testall", m->err, sizeof m->err);
+  }
+  *done = flag;
+  if (flag) free(g);
+  return DAGR_OK;
+}
+
+int dagr__mpi_finalize(dagr__mpi *m) {
+  if (!m) return DAGR_OK;
+  while (m->nsends) {
+    if (dagr__mpi_progress_sends(m) < 0) break;
+  }
+  /* Every rank must stop reading others' stores before any window goes away. */
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (m->win_ok) {
+    MPI_Win_unlock_all(m->win);
+    MPI_Win_free(&m->win);
+  }
+  free(m->sends);
+  free(m->worker_threads);
+  free(m);
+  int rc = MPI_Finalize();
+  return rc == MPI_SUCCESS ? DAGR_OK : DAGR_EMPI;
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# examples.sh: runs the example programs and the built-in demo alone and under mpirun; each must succeed.
+set -u
+B="${DAGR_TOP_BUILDDIR:-.}"
+MPIRUN="${MPIRUN:-mpirun}"
+pass=0
+fail=0
+run() {
+  local name="$1"
+  shift
+  local out
+  out=$(timeout 120 "$@" 2>&1)
+  local rc=$?
+  if [ $rc -eq 0 ]; then
+    echo "ok $name"
+    pass=$((pass + 1))
+  else
+    echo "FAIL $name (exit $rc)"
+    echo "$out" | tail -n 5 | sed 's/^/    /'
+    fail=$((fail + 1))
+  fi
+}
+run "graph_demo alone" "$B/examples/graph_demo"
+run "graph_demo -np 3" "$MPIRUN" -np 3 "$B/examples/graph_demo"
+run "dagr demo alone" "$B/dagr" demo
+run "dagr demo -np 3" "$MPIRUN" -np 3 "$B/dagr" demo
+run "dagr info -np 2" "$MPIRUN" -np 2 "$B/dagr" info
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
