@@ -1,4 +1,5 @@
-/* graph_demo.c: example driver: a user kernel integrates 4/(1+x^2) in chunks, a tree of adds sums them. */
+/* graph_demo.c: example driver: a user kernel integrates 4/(1+x^2) in chunks, a tree of adds sums
+ * them. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -92,9 +92,9 @@ int dagr_kernel_register(const char *name, dagr_kernel_fn fn);
 
 /* DAGR_KERNEL(name) { ... } defines and registers a kernel at program load. */
 #define DAGR_KERNEL(name)                                                                          \
-  static int dagr_kernel_fn_##name(dagr_kctx_t *k);                                               \
-  __attribute__((constructor)) static void dagr_kernel_reg_##name(void) {                         \
-    (void)dagr_kernel_register(#name, dagr_kernel_fn_##name);                                     \
+  static int dagr_kernel_fn_##name(dagr_kctx_t *k);                                                \
+  __attribute__((constructor)) static void dagr_kernel_reg_##name(void) {                          \
+    (void)dagr_kernel_register(#name, dagr_kernel_fn_##name);                                      \
   }                                                                                                \
   static int dagr_kernel_fn_##name(dagr_kctx_t *k)
 
@@ -196,12 +196,12 @@ const char *dagr_graph_output(const dagr_graph_t *graph, size_t i);
 typedef struct dagr_ctx dagr_ctx_t;
 
 typedef struct dagr_config {
-  size_t inline_bytes;  /* DAGR_INLINE_BYTES; objects up to this size travel in messages */
-  size_t store_bytes;   /* DAGR_STORE_BYTES; object store arena per worker (0: automatic) */
-  int worker_threads;   /* DAGR_WORKER_THREADS; executor threads per worker (0: automatic) */
-  int batch_tasks;      /* DAGR_BATCH; most tasks per scheduler message */
-  int queue_tasks;      /* DAGR_QUEUE; most tasks in flight per worker (0: adaptive) */
-  int mpi;              /* DAGR_MPI; 1: initialize MPI (default), 0: single process */
+  size_t inline_bytes; /* DAGR_INLINE_BYTES; objects up to this size travel in messages */
+  size_t store_bytes;  /* DAGR_STORE_BYTES; object store arena per worker (0: automatic) */
+  int worker_threads;  /* DAGR_WORKER_THREADS; executor threads per worker (0: automatic) */
+  int batch_tasks;     /* DAGR_BATCH; most tasks per scheduler message */
+  int queue_tasks;     /* DAGR_QUEUE; most tasks in flight per worker (0: adaptive) */
+  int mpi;             /* DAGR_MPI; 1: initialize MPI (default), 0: single process */
 } dagr_config_t;
 
 /* Fills cfg with the defaults, then applies the DAGR_* environment variables. Errors:
@@ -263,16 +263,16 @@ int dagr_get(dagr_ctx_t *ctx, dagr_graph_t *graph, const char *const *keys, size
 
 /* Facts about the last dagr_get on this context. */
 typedef struct dagr_stats {
-  double seconds;          /* whole dagr_get */
-  double plan_seconds;     /* validate, cull and order */
-  double run_seconds;      /* execution and gathering of results */
-  uint64_t tasks;          /* tasks executed (after culling), retries included */
-  uint64_t retries;        /* failed attempts that were retried */
-  uint64_t messages_sent;  /* scheduler messages sent to workers */
-  uint64_t bytes_fetched;  /* bytes pulled by workers from other workers' stores */
-  double fetch_seconds;    /* total time workers spent pulling those bytes */
-  uint64_t fetches;        /* number of such pulls */
-  double fetch_seconds_max;/* longest single pull */
+  double seconds;           /* whole dagr_get */
+  double plan_seconds;      /* validate, cull and order */
+  double run_seconds;       /* execution and gathering of results */
+  uint64_t tasks;           /* tasks executed (after culling), retries included */
+  uint64_t retries;         /* failed attempts that were retried */
+  uint64_t messages_sent;   /* scheduler messages sent to workers */
+  uint64_t bytes_fetched;   /* bytes pulled by workers from other workers' stores */
+  double fetch_seconds;     /* total time workers spent pulling those bytes */
+  uint64_t fetches;         /* number of such pulls */
+  double fetch_seconds_max; /* longest single pull */
 } dagr_stats_t;
 
 /* Errors: DAGR_EINVAL. */

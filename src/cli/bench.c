@@ -1,4 +1,5 @@
-/* bench.c: `dagr bench throughput|chain|transfer`: timed runs of standard graphs, one result line each. */
+/* bench.c: `dagr bench throughput|chain|transfer`: timed runs of standard graphs, one result line
+ * each. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -100,7 +101,7 @@ static int build_throughput(dagr_graph_t *g, long long n, int width, char *root,
 }
 
 static int build_chain(dagr_graph_t *g, long long n, char *root, size_t rootlen) {
-  char key[64], prev[64];
+  char key[64], prev[64] = "";
   for (long long i = 0; i < n; i++) {
     snprintf(key, sizeof key, "c-%lld", i);
     const char *dep = prev;
@@ -167,8 +168,9 @@ static int task_bench(dagr_ctx_t *ctx, const char *name, const opts *o) {
 /* One worker produces a B-byte object, another consumes it: the consumer's pull time. */
 static int transfer_bench(dagr_ctx_t *ctx, const opts *o) {
   if (dagr_nworkers(ctx) < 2) {
-    fprintf(stderr, "dagr bench transfer: needs two worker ranks (mpirun -np 3 or more), this run "
-                    "has %d\n",
+    fprintf(stderr,
+            "dagr bench transfer: needs two worker ranks (mpirun -np 3 or more), this run "
+            "has %d\n",
             dagr_nworkers(ctx));
     return 1;
   }
@@ -208,8 +210,7 @@ static int transfer_bench(dagr_ctx_t *ctx, const opts *o) {
     if (got != h || st.bytes_fetched != o->bytes) {
       fprintf(stderr,
               "dagr bench transfer: checksum 0x%016llx (expected 0x%016llx), %llu bytes pulled\n",
-              (unsigned long long)got, (unsigned long long)h,
-              (unsigned long long)st.bytes_fetched);
+              (unsigned long long)got, (unsigned long long)h, (unsigned long long)st.bytes_fetched);
       ok = 0;
       break;
     }

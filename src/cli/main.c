@@ -6,16 +6,15 @@
 #include "cli/cli.h"
 
 static void usage(FILE *out) {
-  fprintf(out,
-          "usage: dagr COMMAND [ARGS]   (alone, or under mpirun/srun: rank 0 schedules, the\n"
-          "                              other ranks are workers)\n"
-          "  run GRAPH.json             compute the graph's outputs, print them as JSON\n"
-          "  info                       describe every rank (host, role, threads, store)\n"
-          "  demo                       run the built-in demonstration graph\n"
-          "  bench throughput [--tasks N] [--width W] [--reps R]\n"
-          "  bench chain [--tasks N] [--reps R]\n"
-          "  bench transfer [--bytes B] [--reps R]\n"
-          "  version                    print the version\n");
+  fprintf(out, "usage: dagr COMMAND [ARGS]   (alone, or under mpirun/srun: rank 0 schedules, the\n"
+               "                              other ranks are workers)\n"
+               "  run GRAPH.json             compute the graph's outputs, print them as JSON\n"
+               "  info                       describe every rank (host, role, threads, store)\n"
+               "  demo                       run the built-in demonstration graph\n"
+               "  bench throughput [--tasks N] [--width W] [--reps R]\n"
+               "  bench chain [--tasks N] [--reps R]\n"
+               "  bench transfer [--bytes B] [--reps R]\n"
+               "  version                    print the version\n");
 }
 
 static double now(void) {
@@ -110,8 +109,8 @@ int dagr_cli_demo(dagr_ctx_t *ctx, int argc, char **argv) {
   printf("  %d buffers of %lld MiB filled and checksummed; 1000 squares summed\n", nbuf,
          bytes >> 20);
   printf("  sumsq = %lld (expected %lld)\n", (long long)got_sum, (long long)expect_sum);
-  printf("  checksum of checksums = 0x%016llx (expected 0x%016llx)\n",
-         (unsigned long long)got_all, (unsigned long long)expect_all);
+  printf("  checksum of checksums = 0x%016llx (expected 0x%016llx)\n", (unsigned long long)got_all,
+         (unsigned long long)expect_all);
   printf("  graph built in %.3f s, computed in %.3f s (plan %.3f s), %llu bytes pulled between "
          "workers\n",
          built, ran, st.plan_seconds, (unsigned long long)st.bytes_fetched);

@@ -1,4 +1,5 @@
-/* graph.h: the graph layer (keys interned to dense ids; validate, cull and order into a plan). No MPI. */
+/* graph.h: the graph layer (keys interned to dense ids; validate, cull and order into a plan). No
+ * MPI. */
 #ifndef DAGR_GRAPH_GRAPH_H
 #define DAGR_GRAPH_GRAPH_H
 #ifndef DAGR_BUILDING
@@ -15,11 +16,11 @@ typedef struct dagr__gtask {
   uint32_t key_off;   /* offset of the NUL-terminated key in graph->keys */
   uint32_t ndeps;
   uint32_t param_len;
-  uint32_t kname;     /* index into graph->knames */
+  uint32_t kname; /* index into graph->knames */
   int32_t retries;
   int32_t priority;
-  int32_t worker;     /* -1: any */
-  uint8_t defined;    /* 0: only referenced so far */
+  int32_t worker;  /* -1: any */
+  uint8_t defined; /* 0: only referenced so far */
   uint8_t pad[3];
 } dagr__gtask;
 
@@ -31,7 +32,7 @@ struct dagr_graph {
   char *keys; /* key string pool */
   size_t keys_len, keys_cap;
 
-  uint32_t *htab; /* open addressing, value id + 1, 0 = empty; size hcap (power of two) */
+  uint32_t *htab;  /* open addressing, value id + 1, 0 = empty; size hcap (power of two) */
   uint64_t *hhash; /* hash of each id's key, for rehashing without rereading the strings */
   size_t hcap;
 
@@ -47,7 +48,7 @@ struct dagr_graph {
   uint32_t *outputs; /* ids listed as "outputs" by a graph file */
   size_t noutputs, cap_outputs;
 
-  int err;         /* first construction error (duplicate key), DAGR_OK if none */
+  int err; /* first construction error (duplicate key), DAGR_OK if none */
   char errmsg[DAGR__ERRLEN];
 };
 
@@ -67,16 +68,16 @@ typedef int (*dagr__kernel_lookup_fn)(const char *name, void *arg);
  * execution-priority order: plan id 0 is the task to run first when it is ready (see the
  * ordering rule in plan.c). */
 typedef struct dagr__plan {
-  uint32_t n;          /* tasks */
-  uint32_t *gid;       /* plan id -> graph id */
-  uint16_t *kernel;    /* registry kernel id */
-  uint32_t *dep_off;   /* n + 1 offsets into deps (CSR) */
-  uint32_t *deps;      /* dependency plan ids, argument order */
-  uint32_t *cons_off;  /* n + 1 offsets into cons (CSR) */
-  uint32_t *cons;      /* consumer plan ids (a consumer appears once per argument naming it) */
-  uint32_t *targets;   /* plan id of each requested key, in request order */
+  uint32_t n;         /* tasks */
+  uint32_t *gid;      /* plan id -> graph id */
+  uint16_t *kernel;   /* registry kernel id */
+  uint32_t *dep_off;  /* n + 1 offsets into deps (CSR) */
+  uint32_t *deps;     /* dependency plan ids, argument order */
+  uint32_t *cons_off; /* n + 1 offsets into cons (CSR) */
+  uint32_t *cons;     /* consumer plan ids (a consumer appears once per argument naming it) */
+  uint32_t *targets;  /* plan id of each requested key, in request order */
   size_t ntargets;
-  uint64_t nedges;     /* total dependency edges */
+  uint64_t nedges; /* total dependency edges */
 } dagr__plan;
 
 /* Validates the whole graph and builds the plan for keys:
@@ -89,8 +90,8 @@ typedef struct dagr__plan {
  * Checks cover the whole graph, not only the culled part, so an invalid graph never runs.
  * On error *plan is zeroed and err (may be NULL) holds the message. */
 int dagr__plan_build(const dagr_graph_t *g, const char *const *keys, size_t nkeys,
-                     dagr__kernel_lookup_fn lookup, void *lookup_arg, dagr__plan *plan,
-                     char *err, size_t errlen);
+                     dagr__kernel_lookup_fn lookup, void *lookup_arg, dagr__plan *plan, char *err,
+                     size_t errlen);
 void dagr__plan_free(dagr__plan *plan);
 
 #endif

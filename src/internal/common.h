@@ -1,4 +1,5 @@
-/* common.h: definitions shared by every internal module (error helpers, timing, small utilities). */
+/* common.h: definitions shared by every internal module (error helpers, timing, small utilities).
+ */
 #ifndef DAGR_INTERNAL_COMMON_H
 #define DAGR_INTERNAL_COMMON_H
 #ifndef DAGR_BUILDING
@@ -13,7 +14,7 @@
 
 #define DAGR__ERRLEN 1024
 
-#define DAGR__LIKELY(x) __builtin_expect(!!(x), 1)
+#define DAGR__LIKELY(x)   __builtin_expect(!!(x), 1)
 #define DAGR__UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* Writes a formatted message into buf (truncating) and returns status, for

@@ -1,4 +1,5 @@
-/* builtin.c: the built-in kernels usable from graph files and C (const, add, sub, mul, noop, sleep, fail, fill, checksum). */
+/* builtin.c: the built-in kernels usable from graph files and C (const, add, sub, mul, noop, sleep,
+ * fail, fill, checksum). */
 #include <string.h>
 #include <time.h>
 
@@ -78,11 +79,19 @@ static int arith(dagr_kctx_t *k, int op) {
   return any_float ? dagr_kernel_output_float64(k, dacc) : dagr_kernel_output_int64(k, iacc);
 }
 
-static int k_add(dagr_kctx_t *k) { return arith(k, OP_ADD); }
-static int k_sub(dagr_kctx_t *k) { return arith(k, OP_SUB); }
-static int k_mul(dagr_kctx_t *k) { return arith(k, OP_MUL); }
+static int k_add(dagr_kctx_t *k) {
+  return arith(k, OP_ADD);
+}
+static int k_sub(dagr_kctx_t *k) {
+  return arith(k, OP_SUB);
+}
+static int k_mul(dagr_kctx_t *k) {
+  return arith(k, OP_MUL);
+}
 
-static int k_noop(dagr_kctx_t *k) { return dagr_kernel_output_int64(k, 0); }
+static int k_noop(dagr_kctx_t *k) {
+  return dagr_kernel_output_int64(k, 0);
+}
 
 static int k_sleep(dagr_kctx_t *k) {
   int64_t ms = 0;
@@ -109,8 +118,9 @@ static int k_fill(dagr_kctx_t *k) {
   void *out;
   int64_t shape[1] = {bytes};
   int rc = dagr_kernel_output(k, (size_t)bytes, DAGR_DTYPE_UINT8, 1, shape, &out);
-  if (rc) return dagr_kernel_fail(k, "cannot allocate %lld bytes: %s", (long long)bytes,
-                                  dagr_strerror(rc));
+  if (rc)
+    return dagr_kernel_fail(k, "cannot allocate %lld bytes: %s", (long long)bytes,
+                            dagr_strerror(rc));
   unsigned char *p = out;
   /* byte i = (i*131 + seed*7) mod 256: the pattern repeats every 256 bytes, so fill one period
    * and copy it, which runs at memory speed. */

@@ -120,8 +120,8 @@ int dagr__enc_done(dagr__buf *b, const dagr__done_view *d) {
                 ((d->flags & DAGR__DONE_INLINE) ? dagr__pad8(d->nbytes) : 0) + 8 +
                 dagr__pad8(msglen);
   if (dagr__buf_reserve(b, need)) return DAGR_ENOMEM;
-  dagr__done_rec r = {d->task, d->status, d->exec_us, (uint8_t)d->dtype, (uint8_t)d->ndim,
-                      (uint8_t)d->flags, 0, d->nbytes};
+  dagr__done_rec r = {d->task,          d->status,         d->exec_us, (uint8_t)d->dtype,
+                      (uint8_t)d->ndim, (uint8_t)d->flags, 0,          d->nbytes};
   memcpy(b->p + b->len, &r, sizeof r);
   b->len += sizeof r;
   if (d->flags & DAGR__DONE_FETCH) {
@@ -168,8 +168,10 @@ static int valid_type(uint32_t t) {
   case DAGR__MSG_INFO_REQ:
   case DAGR__MSG_DONE:
   case DAGR__MSG_RUN_ENDED:
-  case DAGR__MSG_INFO: return 1;
-  default: return 0;
+  case DAGR__MSG_INFO:
+    return 1;
+  default:
+    return 0;
   }
 }
 
@@ -245,7 +247,8 @@ int dagr__dec_dep_next(const unsigned char **pp, const unsigned char *end, dagr_
       return DAGR_EPROTO;
     d->data = q;
     break;
-  case DAGR__DEP_LOCAL: break;
+  case DAGR__DEP_LOCAL:
+    break;
   case DAGR__DEP_REMOTE: {
     uint64_t owner;
     if (take64(&p, end, &owner) || take64(&p, end, &d->offset) || take64(&p, end, &d->nbytes))
@@ -256,7 +259,8 @@ int dagr__dec_dep_next(const unsigned char **pp, const unsigned char *end, dagr_
     d->shape = (const int64_t *)(const void *)q;
     break;
   }
-  default: return DAGR_EPROTO;
+  default:
+    return DAGR_EPROTO;
   }
   *pp = p;
   return DAGR_OK;
@@ -338,13 +342,13 @@ int dagr__msg_validate(const void *msg, size_t size, char *err, size_t errlen) {
       rc = DAGR_EPROTO; /* control messages have no records */
     }
     if (rc)
-      return dagr__errf(err, errlen, DAGR_EPROTO, "record %u of a type-%u message is malformed",
-                        i, type);
+      return dagr__errf(err, errlen, DAGR_EPROTO, "record %u of a type-%u message is malformed", i,
+                        type);
   }
   if (type == DAGR__MSG_RELEASE) pos = dagr__pad8(pos);
   if (type != DAGR__MSG_INFO && pos != size)
     return dagr__errf(err, errlen, DAGR_EPROTO,
-                      "type-%u message has %zu trailing bytes after %u records", type,
-                      size - pos, h.count);
+                      "type-%u message has %zu trailing bytes after %u records", type, size - pos,
+                      h.count);
   return DAGR_OK;
 }

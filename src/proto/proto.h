@@ -23,9 +23,9 @@ enum {
   DAGR__MSG_SHUTDOWN = 4,
   DAGR__MSG_INFO_REQ = 5,
   /* worker -> scheduler */
-  DAGR__MSG_DONE = 16,     /* records: task completions */
+  DAGR__MSG_DONE = 16, /* records: task completions */
   DAGR__MSG_RUN_ENDED = 17,
-  DAGR__MSG_INFO = 18      /* payload: text */
+  DAGR__MSG_INFO = 18 /* payload: text */
 };
 
 typedef struct dagr__msg_hdr {
@@ -97,9 +97,9 @@ typedef struct dagr__dep {
   const int64_t *shape; /* ndim entries, may be unaligned-safe (8-aligned in practice) */
   uint64_t value;       /* SCALAR */
   uint64_t nbytes;
-  const void *data;     /* INLINE; SCALAR: points at value inside the message */
-  uint32_t owner;       /* REMOTE */
-  uint64_t offset;      /* REMOTE */
+  const void *data; /* INLINE; SCALAR: points at value inside the message */
+  uint32_t owner;   /* REMOTE */
+  uint64_t offset;  /* REMOTE */
 } dagr__dep;
 
 /* A decoded task (pointers into the message). */
@@ -138,7 +138,9 @@ typedef struct dagr__buf {
   size_t len, cap;
 } dagr__buf;
 
-static inline size_t dagr__pad8(size_t n) { return (n + 7) & ~(size_t)7; }
+static inline size_t dagr__pad8(size_t n) {
+  return (n + 7) & ~(size_t)7;
+}
 
 /* Ensures room for n more bytes. DAGR_OK or DAGR_ENOMEM. */
 int dagr__buf_reserve(dagr__buf *b, size_t n);

@@ -17,11 +17,20 @@ int dagr__parse_bytes(const char *s, uint64_t *out) {
   unsigned shift = 0;
   if (*end) {
     switch (toupper((unsigned char)*end)) {
-    case 'K': shift = 10; break;
-    case 'M': shift = 20; break;
-    case 'G': shift = 30; break;
-    case 'T': shift = 40; break;
-    default: return DAGR_EINVAL;
+    case 'K':
+      shift = 10;
+      break;
+    case 'M':
+      shift = 20;
+      break;
+    case 'G':
+      shift = 30;
+      break;
+    case 'T':
+      shift = 40;
+      break;
+    default:
+      return DAGR_EINVAL;
     }
     end++;
     if (toupper((unsigned char)*end) == 'I') end++;

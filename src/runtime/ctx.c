@@ -46,8 +46,8 @@ int dagr_init(int *argc, char ***argv, const dagr_config_t *user, dagr_ctx_t **o
     }
     if (ctx->boot.nranks == 1) {
       /* -np 1: MPI is up but there are no worker ranks; run a local pool beside it. */
-      rc = dagr__local_start(&ctx->cfg, &ctx->local, &(dagr__slink *){NULL}, &ctx->boot,
-                             ctx->err, sizeof ctx->err);
+      rc = dagr__local_start(&ctx->cfg, &ctx->local, &(dagr__slink *){NULL}, &ctx->boot, ctx->err,
+                             sizeof ctx->err);
     }
   } else {
     rc = dagr__local_start(&ctx->cfg, &ctx->local, &(dagr__slink *){NULL}, &ctx->boot, ctx->err,
@@ -110,11 +110,19 @@ int dagr_set_exit_status(dagr_ctx_t *ctx, int status) {
   return DAGR_OK;
 }
 
-int dagr_exit_status(const dagr_ctx_t *ctx) { return ctx ? ctx->exit_status : 0; }
+int dagr_exit_status(const dagr_ctx_t *ctx) {
+  return ctx ? ctx->exit_status : 0;
+}
 
-int dagr_is_driver(const dagr_ctx_t *ctx) { return ctx && ctx->driver; }
-int dagr_rank(const dagr_ctx_t *ctx) { return ctx ? ctx->boot.rank : -1; }
-int dagr_nranks(const dagr_ctx_t *ctx) { return ctx ? ctx->boot.nranks : 0; }
+int dagr_is_driver(const dagr_ctx_t *ctx) {
+  return ctx && ctx->driver;
+}
+int dagr_rank(const dagr_ctx_t *ctx) {
+  return ctx ? ctx->boot.rank : -1;
+}
+int dagr_nranks(const dagr_ctx_t *ctx) {
+  return ctx ? ctx->boot.nranks : 0;
+}
 int dagr_nworkers(const dagr_ctx_t *ctx) {
   if (!ctx) return 0;
   return ctx->local ? 1 : ctx->boot.nranks - 1;
@@ -171,8 +179,8 @@ int dagr_info_print(dagr_ctx_t *ctx, FILE *out) {
   if (!ctx->driver)
     return dagr__errf(ctx->err, sizeof ctx->err, DAGR_ESTATE, "dagr_info_print runs on rank 0");
   fprintf(out, "rank 0: host=%s role=%s threads=1 store_bytes=0 nranks=%d workers=%d\n",
-          ctx->boot.host, ctx->local ? "scheduler+local-workers" : "scheduler",
-          ctx->boot.nranks, dagr_nworkers(ctx));
+          ctx->boot.host, ctx->local ? "scheduler+local-workers" : "scheduler", ctx->boot.nranks,
+          dagr_nworkers(ctx));
   info_out o = {out};
   return dagr__sched_info(&ctx->sched, print_worker, &o, ctx->err, sizeof ctx->err);
 }

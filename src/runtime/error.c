@@ -7,26 +7,46 @@
 
 const char *dagr_strerror(int status) {
   switch (status) {
-  case DAGR_OK: return "DAGR_OK: success";
-  case DAGR_EINVAL: return "DAGR_EINVAL: invalid argument";
-  case DAGR_ENOMEM: return "DAGR_ENOMEM: out of memory";
-  case DAGR_EMISSING: return "DAGR_EMISSING: a task depends on a key the graph does not define";
-  case DAGR_ECYCLE: return "DAGR_ECYCLE: the graph has a dependency cycle";
-  case DAGR_EDUPKEY: return "DAGR_EDUPKEY: a key is defined twice";
-  case DAGR_EUNKNOWN_KERNEL: return "DAGR_EUNKNOWN_KERNEL: a task names an unregistered kernel";
-  case DAGR_ENOKEY: return "DAGR_ENOKEY: a requested key is not in the graph";
-  case DAGR_EKERNEL: return "DAGR_EKERNEL: a kernel failed";
-  case DAGR_EMPI: return "DAGR_EMPI: an MPI call failed";
-  case DAGR_EIO: return "DAGR_EIO: reading or writing a file failed";
-  case DAGR_EPARSE: return "DAGR_EPARSE: malformed graph file";
-  case DAGR_ESTATE: return "DAGR_ESTATE: call not valid in this role or state";
-  case DAGR_ESTORE_FULL: return "DAGR_ESTORE_FULL: the object store is full";
-  case DAGR_ECONFIG: return "DAGR_ECONFIG: invalid configuration";
-  case DAGR_EPROTO: return "DAGR_EPROTO: malformed internal message";
-  case DAGR_ENOENT: return "DAGR_ENOENT: no such item";
-  case DAGR_ETYPE: return "DAGR_ETYPE: value has the wrong type";
-  case DAGR_EKERNEL_TABLE: return "DAGR_EKERNEL_TABLE: ranks registered different kernels";
-  default: return "unknown dagr status";
+  case DAGR_OK:
+    return "DAGR_OK: success";
+  case DAGR_EINVAL:
+    return "DAGR_EINVAL: invalid argument";
+  case DAGR_ENOMEM:
+    return "DAGR_ENOMEM: out of memory";
+  case DAGR_EMISSING:
+    return "DAGR_EMISSING: a task depends on a key the graph does not define";
+  case DAGR_ECYCLE:
+    return "DAGR_ECYCLE: the graph has a dependency cycle";
+  case DAGR_EDUPKEY:
+    return "DAGR_EDUPKEY: a key is defined twice";
+  case DAGR_EUNKNOWN_KERNEL:
+    return "DAGR_EUNKNOWN_KERNEL: a task names an unregistered kernel";
+  case DAGR_ENOKEY:
+    return "DAGR_ENOKEY: a requested key is not in the graph";
+  case DAGR_EKERNEL:
+    return "DAGR_EKERNEL: a kernel failed";
+  case DAGR_EMPI:
+    return "DAGR_EMPI: an MPI call failed";
+  case DAGR_EIO:
+    return "DAGR_EIO: reading or writing a file failed";
+  case DAGR_EPARSE:
+    return "DAGR_EPARSE: malformed graph file";
+  case DAGR_ESTATE:
+    return "DAGR_ESTATE: call not valid in this role or state";
+  case DAGR_ESTORE_FULL:
+    return "DAGR_ESTORE_FULL: the object store is full";
+  case DAGR_ECONFIG:
+    return "DAGR_ECONFIG: invalid configuration";
+  case DAGR_EPROTO:
+    return "DAGR_EPROTO: malformed internal message";
+  case DAGR_ENOENT:
+    return "DAGR_ENOENT: no such item";
+  case DAGR_ETYPE:
+    return "DAGR_ETYPE: value has the wrong type";
+  case DAGR_EKERNEL_TABLE:
+    return "DAGR_EKERNEL_TABLE: ranks registered different kernels";
+  default:
+    return "unknown dagr status";
   }
 }
 
@@ -49,4 +69,6 @@ void dagr__set_global_error(const char *fmt, ...) {
   va_end(ap);
 }
 
-const char *dagr__global_error(void) { return global_error; }
+const char *dagr__global_error(void) {
+  return global_error;
+}

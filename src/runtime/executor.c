@@ -1,4 +1,5 @@
-/* executor.c: executor threads that take ready tasks in batches and hand back completions in batches. */
+/* executor.c: executor threads that take ready tasks in batches and hand back completions in
+ * batches. */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -35,8 +36,10 @@ static void *exec_main(void *arg) {
     for (dagr__job *j = first; j; j = j->next) e->fn(j, e->arg);
 
     pthread_mutex_lock(&e->done_mu);
-    if (e->done_tail) e->done_tail->next = first;
-    else e->done_head = first;
+    if (e->done_tail)
+      e->done_tail->next = first;
+    else
+      e->done_head = first;
     e->done_tail = last;
     if (e->sleeper) pthread_cond_signal(&e->done_cv);
     pthread_mutex_unlock(&e->done_mu);
@@ -88,12 +91,16 @@ void dagr__exec_stop(dagr__exec *e) {
 void dagr__exec_push(dagr__exec *e, dagr__job *head, dagr__job *tail, size_t n) {
   if (!head) return;
   pthread_mutex_lock(&e->mu);
-  if (e->tail) e->tail->next = head;
-  else e->head = head;
+  if (e->tail)
+    e->tail->next = head;
+  else
+    e->head = head;
   e->tail = tail;
   e->queued += n;
-  if (n > 1) pthread_cond_broadcast(&e->cv);
-  else pthread_cond_signal(&e->cv);
+  if (n > 1)
+    pthread_cond_broadcast(&e->cv);
+  else
+    pthread_cond_signal(&e->cv);
   pthread_mutex_unlock(&e->mu);
 }
 

@@ -1,4 +1,5 @@
-/* executor.h: a worker's pool of executor threads, fed and drained in batches by its comm thread. */
+/* executor.h: a worker's pool of executor threads, fed and drained in batches by its comm thread.
+ */
 #ifndef DAGR_RUNTIME_EXECUTOR_H
 #define DAGR_RUNTIME_EXECUTOR_H
 #ifndef DAGR_BUILDING

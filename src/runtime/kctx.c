@@ -6,7 +6,9 @@
 #include "graph/params.h"
 #include "runtime/kctx.h"
 
-int dagr_kernel_ninputs(const dagr_kctx_t *k) { return k ? k->ninputs : 0; }
+int dagr_kernel_ninputs(const dagr_kctx_t *k) {
+  return k ? k->ninputs : 0;
+}
 
 int dagr_kernel_input(const dagr_kctx_t *k, int i, dagr_view_t *view) {
   if (!k || !view) return DAGR_EINVAL;
@@ -15,7 +17,9 @@ int dagr_kernel_input(const dagr_kctx_t *k, int i, dagr_view_t *view) {
   return DAGR_OK;
 }
 
-int dagr_kernel_rank(const dagr_kctx_t *k) { return k ? k->rank : -1; }
+int dagr_kernel_rank(const dagr_kctx_t *k) {
+  return k ? k->rank : -1;
+}
 
 static int find(const dagr_kctx_t *k, const char *name, int *type, const void **payload,
                 size_t *len) {
@@ -179,28 +183,46 @@ int dagr__kctx_invoke(dagr_kctx_t *k, dagr_kernel_fn fn) {
 
 size_t dagr_dtype_size(int dtype) {
   switch (dtype) {
-  case DAGR_DTYPE_BYTES: return 1;
-  case DAGR_DTYPE_INT64: return 8;
-  case DAGR_DTYPE_FLOAT64: return 8;
-  case DAGR_DTYPE_FLOAT32: return 4;
-  case DAGR_DTYPE_INT32: return 4;
-  case DAGR_DTYPE_UINT8: return 1;
-  case DAGR_DTYPE_BOOL: return 1;
-  case DAGR_DTYPE_UINT64: return 8;
-  default: return 0;
+  case DAGR_DTYPE_BYTES:
+    return 1;
+  case DAGR_DTYPE_INT64:
+    return 8;
+  case DAGR_DTYPE_FLOAT64:
+    return 8;
+  case DAGR_DTYPE_FLOAT32:
+    return 4;
+  case DAGR_DTYPE_INT32:
+    return 4;
+  case DAGR_DTYPE_UINT8:
+    return 1;
+  case DAGR_DTYPE_BOOL:
+    return 1;
+  case DAGR_DTYPE_UINT64:
+    return 8;
+  default:
+    return 0;
   }
 }
 
 const char *dagr_dtype_name(int dtype) {
   switch (dtype) {
-  case DAGR_DTYPE_BYTES: return "bytes";
-  case DAGR_DTYPE_INT64: return "int64";
-  case DAGR_DTYPE_FLOAT64: return "float64";
-  case DAGR_DTYPE_FLOAT32: return "float32";
-  case DAGR_DTYPE_INT32: return "int32";
-  case DAGR_DTYPE_UINT8: return "uint8";
-  case DAGR_DTYPE_BOOL: return "bool";
-  case DAGR_DTYPE_UINT64: return "uint64";
-  default: return "unknown";
+  case DAGR_DTYPE_BYTES:
+    return "bytes";
+  case DAGR_DTYPE_INT64:
+    return "int64";
+  case DAGR_DTYPE_FLOAT64:
+    return "float64";
+  case DAGR_DTYPE_FLOAT32:
+    return "float32";
+  case DAGR_DTYPE_INT32:
+    return "int32";
+  case DAGR_DTYPE_UINT8:
+    return "uint8";
+  case DAGR_DTYPE_BOOL:
+    return "bool";
+  case DAGR_DTYPE_UINT64:
+    return "uint64";
+  default:
+    return "unknown";
   }
 }

@@ -44,9 +44,13 @@ int dagr__registry_freeze(void) {
   return DAGR_OK;
 }
 
-void dagr__registry_thaw(void) { frozen = 0; }
+void dagr__registry_thaw(void) {
+  frozen = 0;
+}
 
-int dagr__registry_count(void) { return count; }
+int dagr__registry_count(void) {
+  return count;
+}
 
 int dagr__registry_lookup(const char *name, void *unused) {
   (void)unused;
@@ -54,15 +58,21 @@ int dagr__registry_lookup(const char *name, void *unused) {
   while (lo <= hi) {
     int mid = (lo + hi) / 2, c = strcmp(table[mid].name, name);
     if (c == 0) return mid;
-    if (c < 0) lo = mid + 1;
-    else hi = mid - 1;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid - 1;
   }
   return -1;
 }
 
-dagr_kernel_fn dagr__registry_fn(int id) { return id >= 0 && id < count ? table[id].fn : NULL; }
+dagr_kernel_fn dagr__registry_fn(int id) {
+  return id >= 0 && id < count ? table[id].fn : NULL;
+}
 
-const char *dagr__registry_name(int id) { return id >= 0 && id < count ? table[id].name : "?"; }
+const char *dagr__registry_name(int id) {
+  return id >= 0 && id < count ? table[id].name : "?";
+}
 
 uint64_t dagr__registry_hash(void) {
   uint64_t h = DAGR__FNV_INIT;

@@ -274,8 +274,10 @@ static void push_ready(dagr__worker *w, wtask **head, wtask **tail, size_t *n, w
   if (t->queued) return;
   t->queued = 1;
   t->job.next = NULL;
-  if (*tail) (*tail)->job.next = &t->job;
-  else *head = t;
+  if (*tail)
+    (*tail)->job.next = &t->job;
+  else
+    *head = t;
   *tail = t;
   (*n)++;
 }
@@ -673,8 +675,11 @@ static int handle_msg(dagr__worker *w, void *buf, size_t len) {
   }
   memcpy(&h, buf, sizeof h);
   switch (h.magic_type & 0xffu) {
-  case DAGR__MSG_ASSIGN: return handle_assign(w, buf, len, &h); /* takes buf */
-  case DAGR__MSG_RELEASE: handle_release(w, buf, len, &h); break;
+  case DAGR__MSG_ASSIGN:
+    return handle_assign(w, buf, len, &h); /* takes buf */
+  case DAGR__MSG_RELEASE:
+    handle_release(w, buf, len, &h);
+    break;
   case DAGR__MSG_RUN_END:
     if (w->in_run && h.run == w->run) {
       w->ending = 1;
@@ -687,7 +692,9 @@ static int handle_msg(dagr__worker *w, void *buf, size_t len) {
     w->shutdown = 1;
     w->exit_status = (int)h.ntasks;
     break;
-  case DAGR__MSG_INFO_REQ: rc = send_info(w); break;
+  case DAGR__MSG_INFO_REQ:
+    rc = send_info(w);
+    break;
   default:
     fprintf(stderr, "dagr worker rank %d: unexpected message type %u\n", w->cfg.rank,
             h.magic_type & 0xffu);
@@ -731,8 +738,7 @@ int dagr__worker_serve(dagr__worker *w, int *exit_status) {
     rc = flush(w);
     if (rc) return rc;
     if (w->link->progress && w->link->progress(w->link->impl)) progressed = 1;
-    if (w->ending && w->nfetches == 0 && dagr__exec_pending(&w->exec) == 0 &&
-        !w->exec.done_head) {
+    if (w->ending && w->nfetches == 0 && dagr__exec_pending(&w->exec) == 0 && !w->exec.done_head) {
       rc = finish_run_end(w);
       if (rc) return rc;
       progressed = 1;
@@ -744,8 +750,10 @@ int dagr__worker_serve(dagr__worker *w, int *exit_status) {
     idle++;
     long ns = dagr__backoff_ns(idle);
     if (ns > w->cfg.max_sleep_ns) ns = w->cfg.max_sleep_ns;
-    if (ns == 0) sched_yield();
-    else dagr__exec_wait(&w->exec, ns);
+    if (ns == 0)
+      sched_yield();
+    else
+      dagr__exec_wait(&w->exec, ns);
   }
   if (exit_status) *exit_status = w->exit_status;
   return DAGR_OK;
@@ -769,7 +777,9 @@ int dagr__worker_create(const dagr__worker_cfg *cfg, dagr__wlink *link, dagr__st
   return DAGR_OK;
 }
 
-void dagr__worker_wake(dagr__worker *w) { dagr__exec_wake(&w->exec); }
+void dagr__worker_wake(dagr__worker *w) {
+  dagr__exec_wake(&w->exec);
+}
 
 void dagr__worker_destroy(dagr__worker *w) {
   if (!w) return;

@@ -21,7 +21,8 @@ typedef struct dagr__worker dagr__worker;
 /* Errors: DAGR_EINVAL, DAGR_ENOMEM, DAGR_ESTATE (threads). */
 int dagr__worker_create(const dagr__worker_cfg *cfg, dagr__wlink *link, dagr__store *store,
                         dagr__worker **w);
-/* Serves the scheduler until SHUTDOWN, whose exit status goes to *exit_status (may be NULL). Errors: DAGR_EMPI (transport failed), DAGR_ENOMEM. */
+/* Serves the scheduler until SHUTDOWN, whose exit status goes to *exit_status (may be NULL).
+ * Errors: DAGR_EMPI (transport failed), DAGR_ENOMEM. */
 int dagr__worker_serve(dagr__worker *w, int *exit_status);
 /* Interrupts an idle sleep (in-process transport: a message was queued). */
 void dagr__worker_wake(dagr__worker *w);

@@ -1,4 +1,5 @@
-/* sched.c: the rank-0 scheduler loop: ready set, placement, batched assignment, completion, release. */
+/* sched.c: the rank-0 scheduler loop: ready set, placement, batched assignment, completion,
+ * release. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,15 +13,15 @@ enum { T_WAITING = 0, T_READY = 1, T_ASSIGNED = 2, T_DONE = 3 };
 /* Where a finished task's object is. */
 enum { O_NONE = 0, O_SCALAR = 1, O_INLINE = 2, O_STORE = 3 };
 
-#define TARGET_BIT 0x80u /* in state[]: a requested key */
+#define TARGET_BIT  0x80u /* in state[]: a requested key */
 #define STATE(s, i) ((s)->state[i] & 0x7fu)
 
 /* How much queued work (microseconds) a worker should hold so it never waits for the next
  * batch, and the bounds on its queue. Short tasks get deep queues (throughput), long tasks get
  * about two per thread (balance). */
 #define QUEUE_TARGET_US 2000.0
-#define QUEUE_MAX 8192u
-#define BATCH_BYTES (1u << 20)
+#define QUEUE_MAX       8192u
+#define BATCH_BYTES     (1u << 20)
 
 static int grow(void **p, size_t n, size_t size) {
   void *q = realloc(*p, n * size);
@@ -54,7 +55,9 @@ int dagr__sched_init(dagr__sched *s, dagr__slink *link, const int *threads, size
   s->queue_tasks = queue_tasks;
   s->pin_ranks = pin_ranks;
   s->w = calloc((size_t)s->nworkers, sizeof *s->w);
-  if (!s->w) return DAGR_ENOMEM;
+  s->wbytes = calloc((size_t)s->nworkers, sizeof *s->wbytes);
+  s->touched = calloc((size_t)s->nworkers, sizeof *s->touched);
+  if (!s->w || !s->wbytes || !s->touched) return DAGR_ENOMEM;
   for (int i = 0; i < s->nworkers; i++) {
     s->w[i].rank = pin_ranks ? i + 1 : 0;
     s->w[i].threads = threads[i] > 0 ? threads[i] : 1;
@@ -89,6 +92,8 @@ void dagr__sched_destroy(dagr__sched *s) {
     dagr__buf_free(&s->w[i].rel);
   }
   free(s->w);
+  free(s->wbytes);
+  free(s->touched);
   free_run_arrays(s);
   memset(s, 0, sizeof *s);
 }
@@ -268,25 +273,20 @@ static int place(run *r, uint32_t i) {
   /* Most input bytes held (objects in stores; inline ones travel with the task anyway). */
   int best = -1;
   uint64_t best_bytes = 0;
-  uint32_t nd = p->dep_off[i + 1] - p->dep_off[i];
-  if (nd && s->nworkers > 1) {
-    uint64_t bytes[8] = {0};
+  if (s->nworkers > 1) {
+    uint32_t ntouched = 0;
     for (uint32_t e = p->dep_off[i]; e < p->dep_off[i + 1]; e++) {
       uint32_t d = p->deps[e];
       if (s->okind[d] != O_STORE) continue;
       int w = s->where[d];
-      uint64_t b = s->onbytes[d];
-      if (w < 8) {
-        bytes[w] += b;
-        if (bytes[w] > best_bytes) {
-          best_bytes = bytes[w];
-          best = w;
-        }
-      } else if (b > best_bytes) {
-        best_bytes = b;
+      if (s->wbytes[w] == 0) s->touched[ntouched++] = (uint32_t)w;
+      s->wbytes[w] += s->onbytes[d];
+      if (s->wbytes[w] > best_bytes) {
+        best_bytes = s->wbytes[w];
         best = w;
       }
     }
+    for (uint32_t k = 0; k < ntouched; k++) s->wbytes[s->touched[k]] = 0;
   }
   if (best >= 0) {
     /* Moving large inputs costs more than waiting a little: allow a deeper queue there. */
@@ -308,20 +308,47 @@ static int place(run *r, uint32_t i) {
   return least;
 }
 
+static int any_room(const dagr__sched *s) {
+  for (int w = 0; w < s->nworkers; w++)
+    if (s->w[w].inflight < s->w[w].limit) return 1;
+  return 0;
+}
+
+/* Assigns ready tasks in priority order while workers have room. A task that cannot go where it
+ * must (a pinned worker, or the holder of its large inputs, being full) is skipped, within a
+ * bound, so it does not hold back tasks that can run elsewhere. */
+#define SKIP_MAX 1024
+
 static int dispatch(run *r) {
   dagr__sched *s = r->s;
-  int64_t i;
-  while ((i = dagr__rq_first(&r->rq)) >= 0) {
+  int64_t i = dagr__rq_first(&r->rq);
+  int skipped = 0;
+  while (i >= 0) {
     int w = place(r, (uint32_t)i);
-    if (w < 0) break;
+    if (w < 0) {
+      if (++skipped > SKIP_MAX || !any_room(s)) break;
+      i = dagr__rq_next(&r->rq, (size_t)i);
+      continue;
+    }
+    int64_t next = dagr__rq_next(&r->rq, (size_t)i);
     dagr__rq_clear(&r->rq, (size_t)i);
     int rc = assign(r, (uint32_t)i, w);
     if (rc) return rc;
+    /* Assigning never readies a task (completions do), so `next` is still the next one. */
+    i = next;
   }
   for (int w = 0; w < s->nworkers; w++) {
     int rc = flush_worker(r, w);
     if (rc) return rc;
   }
+  return DAGR_OK;
+}
+
+static int queue_release(dagr__sched *s, int w, uint32_t d) {
+  dagr__sched_worker *sw = &s->w[w];
+  if (sw->rel_n == 0 && dagr__msg_begin(&sw->rel, DAGR__MSG_RELEASE, s->run, 0)) return DAGR_ENOMEM;
+  if (dagr__enc_u32(&sw->rel, d)) return DAGR_ENOMEM;
+  sw->rel_n++;
   return DAGR_OK;
 }
 
@@ -334,18 +361,10 @@ static int release(run *r, uint32_t d) {
   }
   s->okind[d] = O_NONE;
   /* The owner keeps a store copy of inline objects too; pulled copies are on other holders. */
-  int ws[64], nw = 0;
-  ws[nw++] = s->where[d];
-  for (uint32_t h = s->holders[d]; h && nw < 64; h = s->hnodes[h - 1].next)
-    ws[nw++] = s->hnodes[h - 1].worker;
-  for (int k = 0; k < nw; k++) {
-    dagr__sched_worker *sw = &s->w[ws[k]];
-    if (sw->rel_n == 0 && dagr__msg_begin(&sw->rel, DAGR__MSG_RELEASE, s->run, 0))
-      return DAGR_ENOMEM;
-    if (dagr__enc_u32(&sw->rel, d)) return DAGR_ENOMEM;
-    sw->rel_n++;
-  }
-  return DAGR_OK;
+  int rc = queue_release(s, s->where[d], d);
+  for (uint32_t h = s->holders[d]; h && rc == DAGR_OK; h = s->hnodes[h - 1].next)
+    rc = queue_release(s, s->hnodes[h - 1].worker, d);
+  return rc;
 }
 
 static int fail_task(run *r, uint32_t i, int w, const dagr__done_view *d) {

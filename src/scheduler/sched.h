@@ -24,8 +24,10 @@ typedef struct dagr__sched_worker {
 typedef struct dagr__sched {
   dagr__slink *link;
   int nworkers;
-  int pin_ranks;   /* honour the `worker` annotation (MPI runs); 0 in a single process */
+  int pin_ranks; /* honour the `worker` annotation (MPI runs); 0 in a single process */
   dagr__sched_worker *w;
+  uint64_t *wbytes;  /* scratch: input bytes per worker while placing one task */
+  uint32_t *touched; /* scratch: workers with non-zero wbytes */
   size_t inline_bytes;
   uint32_t batch_tasks;
   uint32_t queue_tasks; /* fixed per-worker limit, or 0 for adaptive */
@@ -36,14 +38,17 @@ typedef struct dagr__sched {
   uint32_t *unassigned; /* dependencies not yet assigned anywhere */
   uint32_t *cons_left;  /* consumers not done (+1 for a requested key) */
   uint8_t *state;
-  int32_t *where;       /* worker running or holding the task's object */
+  int32_t *where; /* worker running or holding the task's object */
   int32_t *tries_left;
   uint8_t *okind, *odtype, *ondim;
-  uint64_t *oval;   /* scalar bits, store offset, or pointer to rank 0's inline copy */
+  uint64_t *oval; /* scalar bits, store offset, or pointer to rank 0's inline copy */
   uint64_t *onbytes;
   int64_t **oshape;
   uint32_t *holders; /* head of the extra-holders list (index + 1 into hnodes) */
-  struct { int32_t worker; uint32_t next; } *hnodes;
+  struct {
+    int32_t worker;
+    uint32_t next;
+  } * hnodes;
   size_t nhnodes, cap_hnodes;
   int64_t **shape_chunks;
   size_t nshape_chunks, shape_used;

@@ -1,4 +1,5 @@
-/* boot.h: starting and stopping the transports (MPI across ranks, or in-process) for the runtime. */
+/* boot.h: starting and stopping the transports (MPI across ranks, or in-process) for the runtime.
+ */
 #ifndef DAGR_TRANSPORT_BOOT_H
 #define DAGR_TRANSPORT_BOOT_H
 #ifndef DAGR_BUILDING
@@ -12,8 +13,8 @@
 typedef struct dagr__boot {
   int rank, nranks;
   char host[256];
-  int threads;        /* this rank's executor threads (workers) */
-  void *store_base;   /* this rank's store arena (workers) */
+  int threads;      /* this rank's executor threads (workers) */
+  void *store_base; /* this rank's store arena (workers) */
   size_t store_bytes;
   int *worker_threads; /* rank 0: per worker (malloc'd, freed by the transport) */
 } dagr__boot;
@@ -25,8 +26,8 @@ int dagr__mpi_launched(void);
 /* Initializes MPI (MPI_THREAD_FUNNELED or better), checks that all ranks registered the same
  * kernels, sizes threads and stores, allocates the store windows. Collective. Errors:
  * DAGR_EMPI, DAGR_EKERNEL_TABLE, DAGR_ENOMEM, DAGR_ESTORE_FULL; message in err. */
-int dagr__mpi_boot(int *argc, char ***argv, const dagr_config_t *cfg, dagr__boot *b,
-                   dagr__mpi **m, char *err, size_t errlen);
+int dagr__mpi_boot(int *argc, char ***argv, const dagr_config_t *cfg, dagr__boot *b, dagr__mpi **m,
+                   char *err, size_t errlen);
 dagr__slink *dagr__mpi_slink(dagr__mpi *m);
 dagr__wlink *dagr__mpi_wlink(dagr__mpi *m);
 /* Frees the window and finalizes MPI. Collective. */
@@ -39,8 +40,8 @@ size_t dagr__default_store(const dagr_config_t *cfg, int sharing);
 
 /* The in-process transport: one worker pool on threads of this process. */
 typedef struct dagr__local dagr__local;
-int dagr__local_start(const dagr_config_t *cfg, dagr__local **l, dagr__slink **slink,
-                      dagr__boot *b, char *err, size_t errlen);
+int dagr__local_start(const dagr_config_t *cfg, dagr__local **l, dagr__slink **slink, dagr__boot *b,
+                      char *err, size_t errlen);
 dagr__slink *dagr__local_slink(dagr__local *l);
 /* Joins the worker thread (after the scheduler sent SHUTDOWN) and frees everything. */
 int dagr__local_stop(dagr__local *l);

@@ -1,4 +1,5 @@
-/* local.c: the in-process transport: a single-process run's worker pool on threads, joined by queues. */
+/* local.c: the in-process transport: a single-process run's worker pool on threads, joined by
+ * queues. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -50,8 +51,10 @@ static int push(dagr__local *l, queue *q, void *buf, size_t len) {
   m->buf = buf;
   m->len = len;
   pthread_mutex_lock(&l->mu);
-  if (q->tail) q->tail->next = m;
-  else __atomic_store_n(&q->head, m, __ATOMIC_RELEASE);
+  if (q->tail)
+    q->tail->next = m;
+  else
+    __atomic_store_n(&q->head, m, __ATOMIC_RELEASE);
   q->tail = m;
   if (q == &l->to_sched && l->sched_sleeping) pthread_cond_signal(&l->cv);
   pthread_mutex_unlock(&l->mu);
@@ -225,4 +228,6 @@ int dagr__local_stop(dagr__local *l) {
   return rc;
 }
 
-dagr__slink *dagr__local_slink(dagr__local *l) { return &l->slink; }
+dagr__slink *dagr__local_slink(dagr__local *l) {
+  return &l->slink;
+}

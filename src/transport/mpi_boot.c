@@ -1,4 +1,5 @@
-/* mpi_boot.c: MPI start-up and shutdown, store windows, and the send/RMA primitives both roles use. */
+/* mpi_boot.c: MPI start-up and shutdown, store windows, and the send/RMA primitives both roles use.
+ */
 #define _GNU_SOURCE
 #include <sched.h>
 #include <stdio.h>
@@ -10,8 +11,8 @@
 #include "transport/mpi_impl.h"
 
 int dagr__mpi_launched(void) {
-  static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE",
-                               "MV2_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", NULL};
+  static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK",       "PMI_RANK", "PMI_SIZE",
+                               "MV2_COMM_WORLD_SIZE",  "MPI_LOCALNRANKS", NULL};
   for (int i = 0; vars[i]; i++)
     if (getenv(vars[i])) return 1;
   return 0;
@@ -123,8 +124,10 @@ int dagr__mpi_boot(int *argc, char ***argv, const dagr_config_t *cfg, dagr__boot
   MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
   if (!all_ok) {
     char msg[DAGR__ERRLEN];
-    if (!ok) mpierr(m, rc, "MPI_Win_allocate", msg, sizeof msg);
-    else snprintf(msg, sizeof msg, "another rank could not allocate its store window");
+    if (!ok)
+      mpierr(m, rc, "MPI_Win_allocate", msg, sizeof msg);
+    else
+      snprintf(msg, sizeof msg, "another rank could not allocate its store window");
     if (ok) MPI_Win_free(&m->win);
     free(m);
     MPI_Finalize();
@@ -146,8 +149,7 @@ int dagr__mpi_boot(int *argc, char ***argv, const dagr_config_t *cfg, dagr__boot
       return DAGR_ENOMEM; /* rank 0 ends the job: nothing else can be reported */
     }
   }
-  MPI_Gather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, 0,
-             MPI_COMM_WORLD);
+  MPI_Gather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, 0, MPI_COMM_WORLD);
   if (m->rank == 0) {
     for (int r = 1; r < m->size; r++) m->worker_threads[r - 1] = all[r].threads;
     free(all);
@@ -160,8 +162,12 @@ int dagr__mpi_boot(int *argc, char ***argv, const dagr_config_t *cfg, dagr__boot
   return DAGR_OK;
 }
 
-dagr__slink *dagr__mpi_slink(dagr__mpi *m) { return &m->slink; }
-dagr__wlink *dagr__mpi_wlink(dagr__mpi *m) { return &m->wlink; }
+dagr__slink *dagr__mpi_slink(dagr__mpi *m) {
+  return &m->slink;
+}
+dagr__wlink *dagr__mpi_wlink(dagr__mpi *m) {
+  return &m->wlink;
+}
 
 int dagr__mpi_isend(dagr__mpi *m, int dest, void *msg, size_t len) {
   if (m->nsends == m->cap_sends) {

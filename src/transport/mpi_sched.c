@@ -1,4 +1,5 @@
-/* mpi_sched.c: the scheduler (rank 0) side of the MPI transport: batched messages and result reads. */
+/* mpi_sched.c: the scheduler (rank 0) side of the MPI transport: batched messages and result reads.
+ */
 #include <stdlib.h>
 
 #include "runtime/backoff.h"

@@ -1,4 +1,5 @@
-/* mpi_worker.c: the worker side of the MPI transport: messages to/from rank 0 and pulls from peers. */
+/* mpi_worker.c: the worker side of the MPI transport: messages to/from rank 0 and pulls from peers.
+ */
 #include <stdlib.h>
 
 #include "transport/mpi_impl.h"
