@@ -8,32 +8,75 @@
 /* Taking several jobs per lock keeps the queue off the hot path for tiny tasks; the cap keeps
  * one thread from hoarding work that others could start. */
 #define DAGR__EXEC_TAKE_MAX 64
+#define DAGR__EXEC_BATCH_NS 20000.0
+
+static void heap_push(dagr__exec *e, dagr__job *j) {
+  size_t i = e->nheap++;
+  while (i > 0) {
+    size_t parent = (i - 1) / 2;
+    if (e->heap[parent]->prio <= j->prio) break;
+    e->heap[i] = e->heap[parent];
+    i = parent;
+  }
+  e->heap[i] = j;
+}
+
+static dagr__job *heap_pop(dagr__exec *e) {
+  dagr__job *top = e->heap[0], *last = e->heap[--e->nheap];
+  size_t i = 0, n = e->nheap;
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= n) break;
+    if (c + 1 < n && e->heap[c + 1]->prio < e->heap[c]->prio) c++;
+    if (last->prio <= e->heap[c]->prio) break;
+    e->heap[i] = e->heap[c];
+    i = c;
+  }
+  if (n) e->heap[i] = last;
+  return top;
+}
+
+/* The most urgent queued job (caller holds mu and knows one exists). */
+static dagr__job *take_one(dagr__exec *e) {
+  if (e->head && (!e->nheap || e->head->prio <= e->heap[0]->prio)) {
+    dagr__job *j = e->head;
+    e->head = j->next;
+    if (!e->head) e->tail = NULL;
+    return j;
+  }
+  return heap_pop(e);
+}
 
 static void *exec_main(void *arg) {
   dagr__exec *e = arg;
   pthread_mutex_lock(&e->mu);
   for (;;) {
-    while (!e->head && !e->stop) pthread_cond_wait(&e->cv, &e->mu);
+    while (!e->queued && !e->stop) pthread_cond_wait(&e->cv, &e->mu);
     if (e->stop) break;
     size_t want = e->queued / (size_t)e->nthreads;
     if (want < 1) want = 1;
     if (want > DAGR__EXEC_TAKE_MAX) want = DAGR__EXEC_TAKE_MAX;
-    dagr__job *first = e->head, *last = first;
+    /* Batch only tasks short enough that holding them back from other threads, and from more
+     * urgent arrivals, costs little: about DAGR__EXEC_BATCH_NS of work per take. */
+    size_t by_time = e->avg_ns > 0 ? (size_t)(DAGR__EXEC_BATCH_NS / e->avg_ns) : 1;
+    if (want > by_time) want = by_time ? by_time : 1;
+    dagr__job *first = take_one(e), *last = first;
     size_t n = 1;
-    while (n < want && last->next) {
+    while (n < want) {
+      last->next = take_one(e);
       last = last->next;
       n++;
     }
-    e->head = last->next;
-    if (!e->head) e->tail = NULL;
     last->next = NULL;
     e->queued -= n;
     e->running += n;
     /* Leave work for the others if there is more. */
-    if (e->head) pthread_cond_signal(&e->cv);
+    if (e->queued) pthread_cond_signal(&e->cv);
     pthread_mutex_unlock(&e->mu);
 
+    uint64_t t0 = dagr__now_ns();
     for (dagr__job *j = first; j; j = j->next) e->fn(j, e->arg);
+    double per = (double)(dagr__now_ns() - t0) / (double)n;
 
     pthread_mutex_lock(&e->done_mu);
     if (e->done_tail)
@@ -46,6 +89,7 @@ static void *exec_main(void *arg) {
 
     pthread_mutex_lock(&e->mu);
     e->running -= n;
+    e->avg_ns = 0.8 * e->avg_ns + 0.2 * per;
   }
   pthread_mutex_unlock(&e->mu);
   return NULL;
@@ -82,26 +126,52 @@ void dagr__exec_stop(dagr__exec *e) {
   for (int i = 0; i < e->nthreads; i++) pthread_join(e->threads[i], NULL);
   free(e->threads);
   e->threads = NULL;
+  free(e->heap);
+  e->heap = NULL;
   pthread_mutex_destroy(&e->mu);
   pthread_cond_destroy(&e->cv);
   pthread_mutex_destroy(&e->done_mu);
   pthread_cond_destroy(&e->done_cv);
 }
 
-void dagr__exec_push(dagr__exec *e, dagr__job *head, dagr__job *tail, size_t n) {
-  if (!head) return;
+int dagr__exec_push(dagr__exec *e, dagr__job *head, dagr__job **rejected) {
+  *rejected = NULL;
+  if (!head) return DAGR_OK;
+  int rc = DAGR_OK;
+  size_t n = 0;
   pthread_mutex_lock(&e->mu);
-  if (e->tail)
-    e->tail->next = head;
-  else
-    e->head = head;
-  e->tail = tail;
+  for (dagr__job *j = head, *next; j; j = next) {
+    next = j->next;
+    if (!e->tail || j->prio >= e->tail->prio) {
+      j->next = NULL;
+      if (e->tail)
+        e->tail->next = j;
+      else
+        e->head = j;
+      e->tail = j;
+    } else {
+      if (e->nheap == e->cap_heap) {
+        size_t cap = e->cap_heap ? e->cap_heap * 2 : 256;
+        dagr__job **h = realloc(e->heap, cap * sizeof *h);
+        if (!h) {
+          *rejected = j;
+          rc = DAGR_ENOMEM;
+          break;
+        }
+        e->heap = h;
+        e->cap_heap = cap;
+      }
+      heap_push(e, j);
+    }
+    n++;
+  }
   e->queued += n;
   if (n > 1)
     pthread_cond_broadcast(&e->cv);
-  else
+  else if (n == 1)
     pthread_cond_signal(&e->cv);
   pthread_mutex_unlock(&e->mu);
+  return rc;
 }
 
 dagr__job *dagr__exec_take_done(dagr__exec *e) {
@@ -115,6 +185,11 @@ dagr__job *dagr__exec_take_done(dagr__exec *e) {
 dagr__job *dagr__exec_drop_queued(dagr__exec *e) {
   pthread_mutex_lock(&e->mu);
   dagr__job *j = e->head;
+  for (size_t i = 0; i < e->nheap; i++) {
+    e->heap[i]->next = j;
+    j = e->heap[i];
+  }
+  e->nheap = 0;
   e->head = e->tail = NULL;
   e->queued = 0;
   pthread_mutex_unlock(&e->mu);

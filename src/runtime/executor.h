@@ -12,6 +12,7 @@
 
 typedef struct dagr__job {
   struct dagr__job *next;
+  uint32_t prio; /* lower runs first (the plan id: the scheduler's priority order) */
 } dagr__job;
 
 typedef void (*dagr__job_fn)(dagr__job *job, void *arg);
@@ -19,9 +20,16 @@ typedef void (*dagr__job_fn)(dagr__job *job, void *arg);
 typedef struct dagr__exec {
   pthread_mutex_t mu; /* ready queue */
   pthread_cond_t cv;
+  /* Ready jobs: a FIFO that stays sorted because jobs mostly arrive in priority order, plus a
+   * heap for the ones that arrive out of order (a consumer that became ready after others
+   * were queued). Taking the smaller head of the two keeps the scheduler's order on the
+   * worker at O(1) per job in the common case. */
   dagr__job *head, *tail;
+  dagr__job **heap;
+  size_t nheap, cap_heap;
   size_t queued;
   size_t running;
+  double avg_ns; /* moving average of a job's run time */
   int stop;
 
   pthread_mutex_t done_mu; /* completions, and the comm thread's sleep */
@@ -41,8 +49,9 @@ typedef struct dagr__exec {
 int dagr__exec_start(dagr__exec *e, int nthreads, dagr__job_fn fn, void *arg);
 /* Stops and joins the threads (queued jobs are not run: drop them first). */
 void dagr__exec_stop(dagr__exec *e);
-/* Queues a list of n jobs linked through next (NULL-terminated). */
-void dagr__exec_push(dagr__exec *e, dagr__job *head, dagr__job *tail, size_t n);
+/* Queues a list of n jobs linked through next (NULL-terminated). Errors: DAGR_ENOMEM (the jobs
+ * that did not fit are returned through *rejected, linked). */
+int dagr__exec_push(dagr__exec *e, dagr__job *head, dagr__job **rejected);
 /* Takes every finished job (in completion order). */
 dagr__job *dagr__exec_take_done(dagr__exec *e);
 /* Takes every job still queued (not started). */

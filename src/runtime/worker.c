@@ -282,6 +282,14 @@ static void push_ready(dagr__worker *w, wtask **head, wtask **tail, size_t *n, w
   (*n)++;
 }
 
+/* Hands ready tasks to the executors. */
+static int push_jobs(dagr__worker *w, wtask *head) {
+  dagr__job *rejected;
+  int rc = dagr__exec_push(&w->exec, &head->job, &rejected);
+  if (rc) fprintf(stderr, "dagr worker rank %d: out of memory queueing tasks\n", w->cfg.rank);
+  return rc;
+}
+
 static void report_failure(dagr__worker *w, uint32_t task, int status, const char *msg) {
   dagr__done_view d = {0};
   d.task = task;
@@ -435,6 +443,7 @@ static int accept_task(dagr__worker *w, msgref *m, const dagr__task_view *tv, wt
   wtask *t = task_get(w);
   if (!t) return DAGR_ENOMEM;
   t->tv = *tv;
+  t->job.prio = tv->task;
   t->msg = m;
   m->refs++;
   if (tv->kernel >= dagr__registry_count() || tv->task >= w->ntasks) {
@@ -561,7 +570,7 @@ static int handle_assign(dagr__worker *w, void *buf, size_t len, const dagr__msg
     rc = accept_task(w, m, &tv, &rh, &rt, &rn);
   }
   msg_unref(w, m);
-  if (rn) dagr__exec_push(&w->exec, &rh->job, &rt->job, rn);
+  if (rn && rc == DAGR_OK) rc = push_jobs(w, rh);
   return rc;
 }
 
@@ -734,7 +743,10 @@ int dagr__worker_serve(dagr__worker *w, int *exit_status) {
       task_put(w, t);
       j = next;
     }
-    if (rn && !w->ending) dagr__exec_push(&w->exec, &rh->job, &rt->job, rn);
+    if (rn && !w->ending) {
+      rc = push_jobs(w, rh);
+      if (rc) return rc;
+    }
     rc = flush(w);
     if (rc) return rc;
     if (w->link->progress && w->link->progress(w->link->impl)) progressed = 1;
