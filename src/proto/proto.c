@@ -6,9 +6,17 @@
 #include "proto/proto.h"
 
 int dagr__buf_reserve(dagr__buf *b, size_t n) {
-  if (DAGR__LIKELY(b->len + n <= b->cap)) return DAGR_OK;
+  if (n > SIZE_MAX - b->len) return DAGR_ENOMEM;
+  size_t need = b->len + n;
+  if (DAGR__LIKELY(need <= b->cap)) return DAGR_OK;
   size_t cap = b->cap ? b->cap : 4096;
-  while (cap < b->len + n) cap *= 2;
+  while (cap < need) {
+    if (cap > SIZE_MAX / 2) {
+      cap = need;
+      break;
+    }
+    cap *= 2;
+  }
   unsigned char *p = realloc(b->p, cap);
   if (!p) return DAGR_ENOMEM;
   b->p = p;
@@ -82,6 +90,7 @@ int dagr__enc_dep_scalar(dagr__buf *b, uint32_t obj, int dtype, uint64_t value) 
 
 int dagr__enc_dep_inline(dagr__buf *b, uint32_t obj, int dtype, int ndim, const int64_t *shape,
                          const void *data, uint64_t nbytes) {
+  if (nbytes > SIZE_MAX / 2) return DAGR_ENOMEM;
   if (dagr__buf_reserve(b, 16 + 8 * (size_t)ndim + dagr__pad8(nbytes))) return DAGR_ENOMEM;
   put_dep(b, obj, DAGR__DEP_INLINE, dtype, ndim);
   put64(b, nbytes);
@@ -115,6 +124,7 @@ int dagr__enc_u32(dagr__buf *b, uint32_t v) {
 }
 
 int dagr__enc_done(dagr__buf *b, const dagr__done_view *d) {
+  if ((d->flags & DAGR__DONE_INLINE) && d->nbytes > SIZE_MAX / 2) return DAGR_ENOMEM;
   size_t msglen = (d->flags & DAGR__DONE_ERROR) ? strlen(d->errmsg) + 1 : 0;
   size_t need = sizeof(dagr__done_rec) + 24 + 8 + 8 * (size_t)d->ndim + 8 +
                 ((d->flags & DAGR__DONE_INLINE) ? dagr__pad8(d->nbytes) : 0) + 8 +

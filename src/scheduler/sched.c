@@ -651,7 +651,7 @@ int dagr__sched_info(dagr__sched *s, void (*fn)(int rank, const char *text, void
       if (rc) return dagr__errf(err, errlen, rc, "waiting for worker info: %s", dagr_strerror(rc));
       dagr__msg_hdr h;
       int ok = dagr__msg_check(msg, len, &h, NULL, 0) == DAGR_OK &&
-               (h.magic_type & 0xffu) == DAGR__MSG_INFO && from == w;
+               (h.magic_type & 0xffu) == DAGR__MSG_INFO && from == w && len > sizeof h;
       if (ok) {
         char *text = (char *)msg + sizeof h;
         ((char *)msg)[len - 1] = '\0';
