@@ -117,6 +117,7 @@ int dagr_kernel_output(dagr_kctx_t *k, size_t nbytes, int dtype, int ndim, const
   if (rc) {
     snprintf(k->errmsg, DAGR__ERRLEN, "cannot allocate a %zu-byte output in the object store (%s)",
              nbytes, dagr_strerror(rc));
+    if (rc == DAGR_ESTORE_FULL) k->store_full = 1;
     return rc;
   }
   k->out_kind = DAGR__OUT_STORE;
@@ -174,6 +175,9 @@ int dagr__kctx_invoke(dagr_kctx_t *k, dagr_kernel_fn fn) {
     rc = DAGR_EKERNEL;
   }
   if (rc != DAGR_OK) {
+    /* However the kernel reported it, a full store is the runtime's condition, not the
+     * kernel's: keep one status for it. */
+    if (k->store_full) rc = DAGR_ESTORE_FULL;
     if (!k->errmsg[0]) snprintf(k->errmsg, DAGR__ERRLEN, "kernel returned %s", dagr_strerror(rc));
     if (k->out_kind == DAGR__OUT_STORE) dagr__store_free(k->store, k->out_offset);
     k->out_kind = DAGR__OUT_NONE;

@@ -27,6 +27,7 @@ struct dagr_kctx {
   /* failure */
   char *errmsg; /* DAGR__ERRLEN bytes, owned by the caller */
   int failed;
+  int store_full; /* an output allocation failed for lack of room */
 };
 
 /* Runs fn on k; afterwards k->out_* and k->errmsg describe the outcome. Returns the kernel's

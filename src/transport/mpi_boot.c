@@ -132,8 +132,9 @@ int dagr__mpi_boot(int *argc, char ***argv, const dagr_config_t *cfg, dagr__boot
     free(m);
     MPI_Finalize();
     return dagr__errf(err, errlen, DAGR_ESTORE_FULL,
-                      "creating the object store (%llu bytes on rank %d) failed: %s "
-                      "(set DAGR_STORE_BYTES lower)",
+                      "creating the object store (%llu bytes on rank %d) failed: %s (if memory "
+                      "is short, set DAGR_STORE_BYTES lower; if the network has no RDMA "
+                      "transport, give Open MPI a one-sided component, e.g. --mca osc pt2pt)",
                       (unsigned long long)mine.store, b->rank, msg);
   }
   m->win_ok = 1;
