@@ -1,0 +1,18 @@
+/* config.h: defaults and DAGR_* environment parsing for dagr_config_t. */
+#ifndef DAGR_RUNTIME_CONFIG_H
+#define DAGR_RUNTIME_CONFIG_H
+#ifndef DAGR_BUILDING
+#error "src/runtime/config.h is private to libdagr"
+#endif
+
+#include "internal/common.h"
+
+#define DAGR__BATCH_DEFAULT 1024
+#define DAGR__MIN_STORE     (16u << 20)
+
+/* Parses a byte count with an optional K/M/G/T suffix (powers of 1024). DAGR_OK or DAGR_EINVAL. */
+int dagr__parse_bytes(const char *s, uint64_t *out);
+/* Fills unset (zero) fields of cfg from another config. */
+void dagr__config_merge(dagr_config_t *cfg, const dagr_config_t *user);
+
+#endif
