@@ -94,7 +94,8 @@ int dagr_cli_demo(dagr_ctx_t *ctx, int argc, char **argv) {
   uint64_t *per = malloc(sizeof(uint64_t) * (size_t)nbuf);
   unsigned char *buf = malloc((size_t)bytes);
   for (int i = 0; i < nbuf && per && buf; i++) {
-    for (long long b = 0; b < bytes; b++) buf[b] = (unsigned char)((b * 131 + i * 7) & 0xff);
+    for (long long b = 0; b < bytes; b++)
+      buf[b] = (unsigned char)((b * 131 + (long long)i * 7) & 0xff);
     per[i] = dagr_cli_fnv1a(buf, (size_t)bytes);
   }
   uint64_t expect_all = per ? dagr_cli_fnv1a(per, sizeof(uint64_t) * (size_t)nbuf) : 0, got_all;
@@ -132,7 +133,8 @@ int main(int argc, char **argv) {
     printf("dagr %d.%d.%d\n", DAGR_VERSION_MAJOR, DAGR_VERSION_MINOR, DAGR_VERSION_PATCH);
     return 0;
   }
-  if (strcmp(cmd, "run") && strcmp(cmd, "info") && strcmp(cmd, "bench") && strcmp(cmd, "demo")) {
+  if (strcmp(cmd, "run") != 0 && strcmp(cmd, "info") != 0 && strcmp(cmd, "bench") != 0 &&
+      strcmp(cmd, "demo") != 0) {
     fprintf(stderr, "dagr: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

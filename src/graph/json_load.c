@@ -442,7 +442,7 @@ static int jl_outputs(jl_ctx *c, const json_t *outs) {
   size_t n = json_array_size(outs);
   for (size_t i = 0; i < n; i++) {
     const char *key;
-    size_t off;
+    size_t off = 0;
     c->keys.len = 0;
     snprintf(what, sizeof what, "\"outputs\" entry %zu", i);
     int rc = jl_key(c, json_array_get(outs, i), what, &key, &off);

@@ -126,7 +126,7 @@ static int k_fill(dagr_kctx_t *k) {
    * and copy it, which runs at memory speed. */
   unsigned char period[256];
   for (unsigned i = 0; i < 256; i++)
-    period[i] = (unsigned char)((i * 131u + (uint64_t)seed * 7u) & 0xffu);
+    period[i] = (unsigned char)(((uint64_t)i * 131u + (uint64_t)seed * 7u) & 0xffu);
   size_t n = (size_t)bytes, off = 0;
   while (off < n) {
     size_t c = n - off < 256 ? n - off : 256;

@@ -195,11 +195,10 @@ static int encode(run *r, uint32_t i, int w) {
   for (uint32_t e = p->dep_off[i]; e < p->dep_off[i + 1]; e++) {
     uint32_t d = p->deps[e];
     int rc;
-    if (STATE(s, d) != T_DONE) {
-      rc = dagr__enc_dep_local(&sw->out, d); /* produced on w ahead of this task */
-    } else if (s->okind[d] == O_SCALAR) {
+    if (STATE(s, d) == T_DONE && s->okind[d] == O_SCALAR) {
       rc = dagr__enc_dep_scalar(&sw->out, d, s->odtype[d], s->oval[d]);
-    } else if (holds(s, d, w)) {
+    } else if (STATE(s, d) != T_DONE || holds(s, d, w)) {
+      /* On w already, or produced there ahead of this task. */
       rc = dagr__enc_dep_local(&sw->out, d);
     } else if (s->okind[d] == O_INLINE) {
       rc = dagr__enc_dep_inline(&sw->out, d, s->odtype[d], s->ondim[d], s->oshape[d],
