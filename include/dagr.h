@@ -209,6 +209,10 @@ typedef struct dagr_config {
  * dagr_last_error(NULL), names it). */
 int dagr_config_init(dagr_config_t *cfg);
 
+/* Parses a byte count as the DAGR_* variables take it: digits with an optional K, M, G or T
+ * suffix (powers of 1024, "KiB"/"KB" spellings accepted). Errors: DAGR_EINVAL. */
+int dagr_parse_bytes(const char *text, uint64_t *bytes);
+
 /* Starts dagr on every rank. cfg may be NULL (defaults and DAGR_* variables). On rank 0 (the
  * driver) it returns at once. On worker ranks it serves tasks until rank 0 calls
  * dagr_finalize, then returns DAGR_OK with dagr_is_driver() false; the program should then

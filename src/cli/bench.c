@@ -25,7 +25,7 @@ static double median(double *v, int n) {
 typedef struct opts {
   long long tasks;
   int width;
-  unsigned long long bytes;
+  uint64_t bytes;
   int reps;
 } opts;
 
@@ -42,7 +42,7 @@ static int parse(int argc, char **argv, opts *o) {
       o->reps = atoi(v);
       i++;
     } else if (!strcmp(a, "--bytes") && v) {
-      if (dagr_cli_parse_size(v, &o->bytes)) {
+      if (dagr_parse_bytes(v, &o->bytes) != DAGR_OK) {
         fprintf(stderr, "dagr bench: --bytes '%s' is not a size (e.g. 1M, 64M, 1G)\n", v);
         return -1;
       }
@@ -199,7 +199,7 @@ static int transfer_bench(dagr_ctx_t *ctx, const opts *o) {
   dagr_params_free(p);
   /* The expected checksum, computed here from the fill pattern. */
   uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned long long i = 0; i < o->bytes; i++) {
+  for (uint64_t i = 0; i < o->bytes; i++) {
     h ^= (unsigned char)((i * 131u + 21u) & 0xffu); /* seed 3: 3 * 7 */
     h *= 0x100000001b3ull;
   }
@@ -234,7 +234,8 @@ static int transfer_bench(dagr_ctx_t *ctx, const opts *o) {
     double best = fetch[0];
     printf("bench=transfer bytes=%llu reps=%d ranks=%d seconds=%.6f min_seconds=%.6f "
            "get_seconds=%.6f bytes_per_s=%.0f ok=1\n",
-           o->bytes, o->reps, dagr_nranks(ctx), mf, best, mw, (double)o->bytes / mf);
+           (unsigned long long)o->bytes, o->reps, dagr_nranks(ctx), mf, best, mw,
+           (double)o->bytes / mf);
   }
   free(fetch);
   free(whole);

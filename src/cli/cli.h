@@ -19,7 +19,5 @@ void dagr_cli_json_string(FILE *out, const char *s);
 void dagr_cli_json_value(FILE *out, const dagr_result_t *r);
 /* FNV-1a 64 of a buffer. */
 uint64_t dagr_cli_fnv1a(const void *data, size_t n);
-/* Parses "123", "64K", "1M", "1G". Returns 0 on success. */
-int dagr_cli_parse_size(const char *s, unsigned long long *out);
 
 #endif

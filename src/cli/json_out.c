@@ -83,30 +83,3 @@ void dagr_cli_json_value(FILE *out, const dagr_result_t *r) {
   fprintf(out, "{\"nbytes\": %zu, \"fnv1a64\": \"0x%016" PRIx64 "\"}", r->nbytes,
           dagr_cli_fnv1a(r->data, r->nbytes));
 }
-
-int dagr_cli_parse_size(const char *s, unsigned long long *out) {
-  if (!s || !isdigit((unsigned char)*s)) return -1;
-  char *end;
-  unsigned long long v = strtoull(s, &end, 10);
-  int shift = 0;
-  switch (toupper((unsigned char)*end)) {
-  case 0:
-    break;
-  case 'K':
-    shift = 10;
-    break;
-  case 'M':
-    shift = 20;
-    break;
-  case 'G':
-    shift = 30;
-    break;
-  default:
-    return -1;
-  }
-  if (*end && end[1] && !(toupper((unsigned char)end[1]) == 'B' && !end[2]) &&
-      !(toupper((unsigned char)end[1]) == 'I' && toupper((unsigned char)end[2]) == 'B' && !end[3]))
-    return -1;
-  *out = v << shift;
-  return 0;
-}

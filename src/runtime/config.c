@@ -7,7 +7,7 @@
 
 #include "runtime/config.h"
 
-int dagr__parse_bytes(const char *s, uint64_t *out) {
+int dagr_parse_bytes(const char *s, uint64_t *out) {
   if (!s || !*s) return DAGR_EINVAL;
   errno = 0;
   char *end;
@@ -61,7 +61,7 @@ static int env_bytes(const char *name, uint64_t lo, uint64_t hi, size_t *out) {
   const char *s = getenv(name);
   if (!s) return DAGR_OK;
   uint64_t v;
-  if (dagr__parse_bytes(s, &v) || v < lo || v > hi) {
+  if (dagr_parse_bytes(s, &v) || v < lo || v > hi) {
     dagr__set_global_error("%s='%s' is invalid: expected a byte count from %llu to %llu "
                            "(suffixes K, M, G, T allowed)",
                            name, s, (unsigned long long)lo, (unsigned long long)hi);

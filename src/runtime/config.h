@@ -10,8 +10,6 @@
 #define DAGR__BATCH_DEFAULT 1024
 #define DAGR__MIN_STORE     (16u << 20)
 
-/* Parses a byte count with an optional K/M/G/T suffix (powers of 1024). DAGR_OK or DAGR_EINVAL. */
-int dagr__parse_bytes(const char *s, uint64_t *out);
 /* Fills unset (zero) fields of cfg from another config. */
 void dagr__config_merge(dagr_config_t *cfg, const dagr_config_t *user);
 

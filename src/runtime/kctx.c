@@ -127,34 +127,27 @@ int dagr_kernel_output(dagr_kctx_t *k, size_t nbytes, int dtype, int ndim, const
   return DAGR_OK;
 }
 
-int dagr_kernel_output_int64(dagr_kctx_t *k, int64_t value) {
+/* Scalars live in the object table, not the store: no allocation on the hot path. */
+static int output_scalar(dagr_kctx_t *k, int dtype, const void *bits) {
   if (!k) return DAGR_EINVAL;
-  int rc = set_meta(k, DAGR_DTYPE_INT64, 0, NULL);
+  int rc = set_meta(k, dtype, 0, NULL);
   if (rc) return rc;
   k->out_kind = DAGR__OUT_SCALAR;
-  memcpy(&k->out_value, &value, 8);
+  memcpy(&k->out_value, bits, 8);
   k->out_nbytes = 8;
   return DAGR_OK;
+}
+
+int dagr_kernel_output_int64(dagr_kctx_t *k, int64_t value) {
+  return output_scalar(k, DAGR_DTYPE_INT64, &value);
 }
 
 int dagr_kernel_output_float64(dagr_kctx_t *k, double value) {
-  if (!k) return DAGR_EINVAL;
-  int rc = set_meta(k, DAGR_DTYPE_FLOAT64, 0, NULL);
-  if (rc) return rc;
-  k->out_kind = DAGR__OUT_SCALAR;
-  memcpy(&k->out_value, &value, 8);
-  k->out_nbytes = 8;
-  return DAGR_OK;
+  return output_scalar(k, DAGR_DTYPE_FLOAT64, &value);
 }
 
 int dagr_kernel_output_uint64(dagr_kctx_t *k, uint64_t value) {
-  if (!k) return DAGR_EINVAL;
-  int rc = set_meta(k, DAGR_DTYPE_UINT64, 0, NULL);
-  if (rc) return rc;
-  k->out_kind = DAGR__OUT_SCALAR;
-  k->out_value = value;
-  k->out_nbytes = 8;
-  return DAGR_OK;
+  return output_scalar(k, DAGR_DTYPE_UINT64, &value);
 }
 
 int dagr_kernel_fail(dagr_kctx_t *k, const char *fmt, ...) {

@@ -213,6 +213,29 @@ int dagr__mpi_progress_sends(dagr__mpi *m) {
   return any;
 }
 
+int dagr__mpi_recv(dagr__mpi *m, int source, int *from, void **msg, size_t *len) {
+  (void)m;
+  int flag = 0;
+  MPI_Status st;
+  int rc = MPI_Iprobe(source, DAGR__TAG_PROTO, MPI_COMM_WORLD, &flag, &st);
+  if (rc != MPI_SUCCESS) return DAGR_EMPI;
+  if (!flag) return DAGR__AGAIN;
+  int count = 0;
+  MPI_Get_count(&st, MPI_BYTE, &count);
+  void *buf = malloc(count > 0 ? (size_t)count : 1);
+  if (!buf) return DAGR_ENOMEM;
+  rc = MPI_Recv(buf, count, MPI_BYTE, st.MPI_SOURCE, DAGR__TAG_PROTO, MPI_COMM_WORLD,
+                MPI_STATUS_IGNORE);
+  if (rc != MPI_SUCCESS) {
+    free(buf);
+    return DAGR_EMPI;
+  }
+  *from = st.MPI_SOURCE;
+  *msg = buf;
+  *len = (size_t)count;
+  return DAGR_OK;
+}
+
 typedef struct rget {
   int n;
   MPI_Request req[];

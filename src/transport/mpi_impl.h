@@ -35,6 +35,9 @@ struct dagr__mpi {
 int dagr__mpi_isend(dagr__mpi *m, int dest, void *msg, size_t len);
 /* Completes finished sends; returns 1 if any completed, or a negative status. */
 int dagr__mpi_progress_sends(dagr__mpi *m);
+/* Receives one pending protocol message from source (or MPI_ANY_SOURCE) without blocking:
+ * DAGR_OK with a malloc'd message, DAGR__AGAIN if none, DAGR_EMPI, DAGR_ENOMEM. */
+int dagr__mpi_recv(dagr__mpi *m, int source, int *from, void **msg, size_t *len);
 /* Starts an RMA read of n bytes at offset from rank into dst; *handle tracks it. */
 int dagr__mpi_rget(dagr__mpi *m, int rank, uint64_t offset, void *dst, size_t n, void **handle);
 /* Tests an RMA read; sets *done and frees the handle when complete. */

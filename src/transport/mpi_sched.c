@@ -15,25 +15,10 @@ static int s_send(void *impl, int worker, void *msg, size_t len) {
 static int s_poll(void *impl, int *worker, void **msg, size_t *len) {
   dagr__mpi *m = impl;
   if (m->nsends && dagr__mpi_progress_sends(m) < 0) return DAGR_EMPI;
-  int flag = 0;
-  MPI_Status st;
-  int rc = MPI_Iprobe(MPI_ANY_SOURCE, DAGR__TAG_PROTO, MPI_COMM_WORLD, &flag, &st);
-  if (rc != MPI_SUCCESS) return DAGR_EMPI;
-  if (!flag) return DAGR__AGAIN;
-  int count = 0;
-  MPI_Get_count(&st, MPI_BYTE, &count);
-  void *buf = malloc(count > 0 ? (size_t)count : 1);
-  if (!buf) return DAGR_ENOMEM;
-  rc = MPI_Recv(buf, count, MPI_BYTE, st.MPI_SOURCE, DAGR__TAG_PROTO, MPI_COMM_WORLD,
-                MPI_STATUS_IGNORE);
-  if (rc != MPI_SUCCESS) {
-    free(buf);
-    return DAGR_EMPI;
-  }
-  *worker = st.MPI_SOURCE - 1;
-  *msg = buf;
-  *len = (size_t)count;
-  return DAGR_OK;
+  int from = 0;
+  int rc = dagr__mpi_recv(m, MPI_ANY_SOURCE, &from, msg, len);
+  if (rc == DAGR_OK) *worker = from - 1;
+  return rc;
 }
 
 static int s_read(void *impl, int worker, uint64_t offset, void *dst, size_t n) {

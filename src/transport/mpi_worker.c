@@ -9,24 +9,8 @@ static int w_send(void *impl, void *msg, size_t len) {
 }
 
 static int w_poll(void *impl, void **msg, size_t *len) {
-  (void)impl;
-  int flag = 0;
-  MPI_Status st;
-  int rc = MPI_Iprobe(0, DAGR__TAG_PROTO, MPI_COMM_WORLD, &flag, &st);
-  if (rc != MPI_SUCCESS) return DAGR_EMPI;
-  if (!flag) return DAGR__AGAIN;
-  int count = 0;
-  MPI_Get_count(&st, MPI_BYTE, &count);
-  void *buf = malloc(count > 0 ? (size_t)count : 1);
-  if (!buf) return DAGR_ENOMEM;
-  rc = MPI_Recv(buf, count, MPI_BYTE, 0, DAGR__TAG_PROTO, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-  if (rc != MPI_SUCCESS) {
-    free(buf);
-    return DAGR_EMPI;
-  }
-  *msg = buf;
-  *len = (size_t)count;
-  return DAGR_OK;
+  int from;
+  return dagr__mpi_recv(impl, 0, &from, msg, len);
 }
 
 static int w_fetch_start(void *impl, uint32_t owner, uint64_t offset, void *dst, size_t n,
