@@ -8,10 +8,10 @@
 #include "runtime/config.h"
 
 int dagr_parse_bytes(const char *s, uint64_t *out) {
-  if (!s || !*s) return DAGR_EINVAL;
+  /* Digits first: strtoull would accept leading blanks and signs. */
+  if (!s || !isdigit((unsigned char)*s)) return DAGR_EINVAL;
   errno = 0;
   char *end;
-  if (*s == '-') return DAGR_EINVAL;
   unsigned long long v = strtoull(s, &end, 10);
   if (errno || end == s) return DAGR_EINVAL;
   unsigned shift = 0;

@@ -30,12 +30,16 @@ int dagr_init(int *argc, char ***argv, const dagr_config_t *user, dagr_ctx_t **o
   dagr_ctx_t *ctx = calloc(1, sizeof *ctx);
   if (!ctx) return DAGR_ENOMEM;
   int rc = dagr_config_init(&ctx->cfg);
-  if (rc) goto fail;
+  if (rc) {
+    free(ctx);
+    return rc;
+  }
   if (user) dagr__config_merge(&ctx->cfg, user);
   rc = dagr__registry_freeze();
   if (rc) {
     dagr__set_global_error("cannot build the kernel table: %s", dagr_strerror(rc));
-    goto fail;
+    free(ctx);
+    return rc;
   }
   int use_mpi = ctx->cfg.mpi >= 0 ? ctx->cfg.mpi : dagr__mpi_launched();
   if (use_mpi) {

@@ -10,7 +10,7 @@
 /* Sorts the table so every rank numbers kernels alike, and refuses later registrations.
  * Registers the built-in kernels first. Errors: DAGR_ENOMEM. */
 int dagr__registry_freeze(void);
-/* Allows registration again (after dagr_finalize). */
+/* Undoes one successful freeze; registration is allowed again when none is left. */
 void dagr__registry_thaw(void);
 int dagr__registry_count(void);
 /* Id of name, or -1. Usable as a dagr__kernel_lookup_fn. */

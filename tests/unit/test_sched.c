@@ -184,6 +184,74 @@ static void test_local_large_objects_released(void) {
   dagr_graph_free(g);
 }
 
+static void test_parse_bytes(void) {
+  uint64_t v = 0;
+  CU_EXPECT_INT(dagr_parse_bytes("123", &v), DAGR_OK);
+  CU_EXPECT_INT(v, 123);
+  CU_EXPECT_INT(dagr_parse_bytes("64K", &v), DAGR_OK);
+  CU_EXPECT_INT(v, 65536);
+  CU_EXPECT_INT(dagr_parse_bytes("1MiB", &v), DAGR_OK);
+  CU_EXPECT_INT(v, 1 << 20);
+  CU_EXPECT_INT(dagr_parse_bytes("2g", &v), DAGR_OK);
+  CU_EXPECT_INT(v, 2LL << 30);
+  const char *bad[] = {"", "-1", "12Q", "1MX", "K", "99999999999999999999", "16777216T", " 1"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    CU_EXPECT_INT(dagr_parse_bytes(bad[i], &v), DAGR_EINVAL);
+}
+
+/* Each invalid DAGR_* value is refused with a message that names the variable. */
+static void test_config_env(void) {
+  static const struct {
+    const char *var, *value;
+  } cases[] = {{"DAGR_INLINE_BYTES", "lots"},
+               {"DAGR_STORE_BYTES", "1K"},
+               {"DAGR_WORKER_THREADS", "0"},
+               {"DAGR_WORKER_THREADS", "2x"},
+               {"DAGR_BATCH", "-5"},
+               {"DAGR_QUEUE", ""},
+               {"DAGR_MPI", "2"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *old = getenv(cases[i].var);
+    char *saved = old ? strdup(old) : NULL;
+    setenv(cases[i].var, cases[i].value, 1);
+    dagr_config_t cfg;
+    CU_EXPECT_INT(dagr_config_init(&cfg), DAGR_ECONFIG);
+    CU_EXPECT_STR_CONTAINS(dagr_last_error(NULL), cases[i].var);
+    dagr_ctx_t *c2 = (dagr_ctx_t *)1;
+    CU_EXPECT_INT(dagr_init(NULL, NULL, NULL, &c2), DAGR_ECONFIG);
+    CU_ASSERT(c2 == NULL);
+    if (saved)
+      setenv(cases[i].var, saved, 1);
+    else
+      unsetenv(cases[i].var);
+    free(saved);
+  }
+  dagr_config_t cfg;
+  CU_EXPECT_INT(dagr_config_init(&cfg), DAGR_OK);
+  CU_EXPECT_INT(cfg.inline_bytes, DAGR_INLINE_BYTES_DEFAULT);
+  CU_EXPECT_INT(cfg.store_bytes, 32 << 20);
+  CU_EXPECT_INT(cfg.queue_tasks, 4);
+}
+
+static void test_get_argument_errors(void) {
+  dagr_graph_t *g;
+  dagr_graph_create(&g);
+  dagr_graph_add(g, "a", "noop", NULL, NULL, 0, NULL);
+  const char *keys[1] = {"a"};
+  dagr_result_t r;
+  CU_EXPECT_INT(dagr_get(NULL, g, keys, 1, &r), DAGR_EINVAL);
+  CU_EXPECT_INT(dagr_get(ctx, NULL, keys, 1, &r), DAGR_EINVAL);
+  CU_EXPECT_INT(dagr_get(ctx, g, keys, 0, &r), DAGR_EINVAL);
+  CU_EXPECT_INT(dagr_get(ctx, g, keys, 1, NULL), DAGR_EINVAL);
+  const char *missing[1] = {"zzz"};
+  CU_EXPECT_INT(dagr_get(ctx, g, missing, 1, &r), DAGR_ENOKEY);
+  CU_EXPECT_STR_CONTAINS(dagr_last_error(ctx), "zzz");
+  CU_EXPECT_INT(dagr_kernel_register("late", (dagr_kernel_fn)1), DAGR_ESTATE);
+  CU_EXPECT_INT(dagr_get(ctx, g, keys, 1, &r), DAGR_OK);
+  dagr_result_release(&r);
+  dagr_graph_free(g);
+}
+
 int main(void) {
   setenv("DAGR_MPI", "0", 1);
   setenv("DAGR_STORE_BYTES", "32M", 1);
@@ -200,6 +268,9 @@ int main(void) {
       {"local_diamond_and_reuse", test_local_diamond_and_reuse},
       {"local_failure_then_success", test_local_failure_then_success},
       {"local_large_objects_released", test_local_large_objects_released},
+      {"parse_bytes", test_parse_bytes},
+      {"config_env", test_config_env},
+      {"get_argument_errors", test_get_argument_errors},
       {NULL, NULL}};
   int rc = cu_run_suite("sched", tests);
   dagr_finalize(ctx);
