@@ -19,5 +19,7 @@ void dagr_cli_json_string(FILE *out, const char *s);
 void dagr_cli_json_value(FILE *out, const dagr_result_t *r);
 /* FNV-1a 64 of a buffer. */
 uint64_t dagr_cli_fnv1a(const void *data, size_t n);
+/* Continues an FNV-1a 64 hash over more bytes. */
+uint64_t dagr_cli_fnv1a_update(uint64_t h, const void *data, size_t n);
 
 #endif

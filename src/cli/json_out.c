@@ -37,7 +37,10 @@ void dagr_cli_json_string(FILE *out, const char *s) {
 }
 
 uint64_t dagr_cli_fnv1a(const void *data, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ull;
+  return dagr_cli_fnv1a_update(0xcbf29ce484222325ull, data, n);
+}
+
+uint64_t dagr_cli_fnv1a_update(uint64_t h, const void *data, size_t n) {
   const unsigned char *p = data;
   for (size_t i = 0; i < n; i++) {
     h ^= p[i];
