@@ -4,27 +4,6 @@
 #define DAGR_SCHEDULER_READYQ_H
 #ifndef DAGR_BUILDING
 #error "src/scheduler/readyq.h is private to libdagr"
-/* Smallest set index greater than i, or -1. */
-static inline int64_t dagr__rq_next(const dagr__readyq *q, size_t i) {
-  size_t pos = i + 1;
-  int l = 0;
-  /* Climb while the rest of the current word is empty. */
-  for (;;) {
-    if (pos / 64 >= q->words[l]) return -1;
-    uint64_t rest = q->lvl[l][pos / 64] & (~0ull << (pos % 64));
-    if (rest) {
-      pos = (pos / 64) * 64 + (size_t)__builtin_ctzll(rest);
-      break;
-    }
-    if (l == q->nlevels - 1) return -1;
-    pos = pos / 64 + 1;
-    l++;
-  }
-  /* Descend to the first set bit below. */
-  for (; l > 0; l--) pos = pos * 64 + (size_t)__builtin_ctzll(q->lvl[l - 1][pos]);
-  return (int64_t)pos;
-}
-
 #endif
 
 #include <stdlib.h>
