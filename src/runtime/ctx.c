@@ -1,4 +1,5 @@
 /* ctx.c: dagr_init / dagr_finalize / dagr_get: roles, the driver's scheduler and worker serving. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,9 +78,10 @@ int dagr_init(int *argc, char ***argv, const dagr_config_t *user, dagr_ctx_t **o
   } else {
     rc = serve_as_worker(ctx);
     if (rc) {
-      snprintf(ctx->err, sizeof ctx->err, "worker rank %d stopped: %s", ctx->boot.rank,
-               dagr_strerror(rc));
-      dagr__set_global_error("%s", ctx->err);
+      /* The scheduler would wait for this rank forever: end the job, loudly. */
+      fprintf(stderr, "dagr: worker rank %d on %s stopped serving: %s; ending the job\n",
+              ctx->boot.rank, ctx->boot.host, dagr_strerror(rc));
+      dagr__mpi_abort(ctx->mpi, 1);
     }
   }
   *out = ctx;

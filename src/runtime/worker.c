@@ -490,6 +490,20 @@ static int accept_task(dagr__worker *w, msgref *m, const dagr__task_view *tv, wt
     }
   }
   if (rc) {
+    /* Undo this call's reservations, so a later assignment pulls them afresh, and keep the
+     * task's own object pending: a retry, or the end of the run, settles its consumers. */
+    p = tv->deps;
+    for (uint32_t i = 0; i < tv->ndeps; i++) {
+      (void)dagr__dec_dep_next(&p, tv->end, &d);
+      if (d.kind != DAGR__DEP_REMOTE || d.obj >= w->ntasks) continue;
+      wobj *o = &w->obj[d.obj];
+      if (!o->need_pull) continue;
+      dagr__store_free(w->store, o->value);
+      o->need_pull = 0;
+      o->state = OBJ_ABSENT;
+    }
+    if (tv->task < w->ntasks && w->obj[tv->task].state == OBJ_ABSENT)
+      w->obj[tv->task].state = OBJ_PENDING;
     report_failure(w, tv->task, rc, w->err);
     task_put(w, t);
     return rc == DAGR_ENOMEM ? rc : DAGR_OK;
@@ -506,7 +520,7 @@ static int accept_task(dagr__worker *w, msgref *m, const dagr__task_view *tv, wt
     o->refs++;
     if (o->state == OBJ_READY) continue;
     if (add_waiter(w, o, t)) return DAGR_ENOMEM;
-    if (o->need_pull) {
+    if (d.kind == DAGR__DEP_REMOTE && o->need_pull) {
       o->need_pull = 0;
       rc = start_fetch(w, d.obj, &d, t);
       if (rc) return rc;

@@ -197,16 +197,18 @@ static int encode(run *r, uint32_t i, int w) {
     int rc;
     if (STATE(s, d) == T_DONE && s->okind[d] == O_SCALAR) {
       rc = dagr__enc_dep_scalar(&sw->out, d, s->odtype[d], s->oval[d]);
-    } else if (STATE(s, d) != T_DONE || holds(s, d, w)) {
-      /* On w already, or produced there ahead of this task. */
+    } else if (STATE(s, d) != T_DONE || s->where[d] == w) {
+      /* Produced on w (or to be, ahead of this task): the producer keeps it until released. */
       rc = dagr__enc_dep_local(&sw->out, d);
     } else if (s->okind[d] == O_INLINE) {
       rc = dagr__enc_dep_inline(&sw->out, d, s->odtype[d], s->ondim[d], s->oshape[d],
                                 (const void *)(uintptr_t)s->oval[d], s->onbytes[d]);
     } else {
+      /* Always the full location, even if w pulled it before: w uses its copy when it has one
+       * and pulls again if an earlier pull never happened (a task refused before running). */
       rc = dagr__enc_dep_remote(&sw->out, d, s->odtype[d], s->ondim[d], s->oshape[d],
                                 (uint32_t)s->where[d], s->oval[d], s->onbytes[d]);
-      if (!rc) rc = add_holder(s, d, w);
+      if (!rc && !holds(s, d, w)) rc = add_holder(s, d, w);
     }
     if (rc) return rc;
   }
@@ -217,11 +219,12 @@ static int encode(run *r, uint32_t i, int w) {
 }
 
 /* Can consumer c run on w ahead of its inputs (all of them done or queued on w)? */
-static int can_follow(run *r, uint32_t c, int w) {
+static int can_follow(run *r, uint32_t c, int w, uint32_t reserved) {
   dagr__sched *s = r->s;
   const dagr__plan *p = r->p;
   if (STATE(s, c) != T_WAITING || s->unassigned[c] != 0) return 0;
-  if (s->w[w].inflight >= s->w[w].limit) return 0;
+  /* Tasks reserved but not yet encoded count against the queue too. */
+  if (s->w[w].inflight + reserved >= s->w[w].limit) return 0;
   if (s->pin_ranks) {
     int32_t pin = r->g->tasks[p->gid[c]].worker;
     if (pin >= 0 && pin != s->w[w].rank) return 0;
@@ -249,7 +252,7 @@ static int assign(run *r, uint32_t i, int w) {
     if (rc) return rc;
     for (uint32_t e = p->cons_off[t]; e < p->cons_off[t + 1]; e++) {
       uint32_t c = p->cons[e];
-      if (--s->unassigned[c] == 0 && s->deps_left[c] > 0 && can_follow(r, c, w)) {
+      if (--s->unassigned[c] == 0 && s->deps_left[c] > 0 && can_follow(r, c, w, top)) {
         s->state[c] = (uint8_t)((s->state[c] & TARGET_BIT) | T_ASSIGNED); /* reserve */
         s->spec[top++] = c;
       }
@@ -467,6 +470,8 @@ static int handle(run *r, int w, void *msg, size_t len) {
 /* Tells every worker the run is over and waits until all have dropped its objects. */
 static int end_run(dagr__sched *s) {
   int rc = DAGR_OK;
+  int waiting = 0;
+  /* Every worker must hear RUN_END, even if telling one of them failed. */
   for (int w = 0; w < s->nworkers; w++) {
     dagr__buf b = {0};
     uint32_t zero = 0;
@@ -475,12 +480,14 @@ static int end_run(dagr__sched *s) {
     s->w[w].out.len = 0;
     s->w[w].rel.len = 0;
     s->w[w].inflight = 0;
-    if (dagr__msg_begin(&b, DAGR__MSG_RUN_END, s->run, 0)) return DAGR_ENOMEM;
-    int src = send_to(s, w, &b, &zero);
+    int src = dagr__msg_begin(&b, DAGR__MSG_RUN_END, s->run, 0);
+    if (!src) src = send_to(s, w, &b, &zero);
     dagr__buf_free(&b);
-    if (src) return src;
+    if (src)
+      rc = src;
+    else
+      waiting++;
   }
-  int waiting = s->nworkers;
   unsigned idle = 0;
   while (waiting > 0) {
     int w;

@@ -30,6 +30,9 @@ int dagr__mpi_boot(int *argc, char ***argv, const dagr_config_t *cfg, dagr__boot
                    char *err, size_t errlen);
 dagr__slink *dagr__mpi_slink(dagr__mpi *m);
 dagr__wlink *dagr__mpi_wlink(dagr__mpi *m);
+/* Ends the whole job (MPI_Abort): for a worker whose transport or state failed, which can no
+ * longer answer the scheduler; waiting would hang every rank. */
+void dagr__mpi_abort(dagr__mpi *m, int code);
 /* Frees the window and finalizes MPI. Collective. */
 int dagr__mpi_finalize(dagr__mpi *m);
 

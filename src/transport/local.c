@@ -35,6 +35,7 @@ struct dagr__local {
   pthread_t thread;
   int thread_ok;
   int serve_rc;
+  int exited; /* the worker thread returned (read atomically by the scheduler) */
   int threads;
   dagr__slink slink;
   dagr__wlink wlink;
@@ -89,7 +90,14 @@ static int s_send(void *impl, int worker, void *msg, size_t len) {
 static int s_poll(void *impl, int *worker, void **msg, size_t *len) {
   dagr__local *l = impl;
   *worker = 0;
-  return pop(l, &l->to_sched, msg, len);
+  int rc = pop(l, &l->to_sched, msg, len);
+  /* A pool that stopped on an error will never answer: fail instead of waiting forever. */
+  if (rc == DAGR__AGAIN && __atomic_load_n(&l->exited, __ATOMIC_ACQUIRE) && l->serve_rc) {
+    snprintf(l->err, sizeof l->err, "the local worker pool stopped: %s",
+             dagr_strerror(l->serve_rc));
+    return l->serve_rc;
+  }
+  return rc;
 }
 
 static int s_read(void *impl, int worker, uint64_t offset, void *dst, size_t n) {
@@ -118,7 +126,8 @@ static void s_idle(void *impl, unsigned idle) {
     }
     l->sched_sleeping = 1;
     int rc = 0;
-    while (!l->to_sched.head && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+    while (!l->to_sched.head && !l->exited && rc != ETIMEDOUT)
+      rc = pthread_cond_timedwait(&l->cv, &l->mu, &ts);
     l->sched_sleeping = 0;
   }
   pthread_mutex_unlock(&l->mu);
@@ -151,6 +160,11 @@ static void *serve_main(void *arg) {
   l->serve_rc = dagr__worker_serve(l->worker, NULL);
   if (l->serve_rc)
     fprintf(stderr, "dagr: local worker pool stopped: %s\n", dagr_strerror(l->serve_rc));
+  __atomic_store_n(&l->exited, 1, __ATOMIC_RELEASE);
+  /* Wake a sleeping scheduler so it notices. */
+  pthread_mutex_lock(&l->mu);
+  if (l->sched_sleeping) pthread_cond_signal(&l->cv);
+  pthread_mutex_unlock(&l->mu);
   return NULL;
 }
 

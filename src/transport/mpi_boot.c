@@ -273,6 +273,11 @@ int dagr__mpi_rget_test(dagr__mpi *m, void *handle, int *done) {
   return DAGR_OK;
 }
 
+void dagr__mpi_abort(dagr__mpi *m, int code) {
+  (void)m;
+  MPI_Abort(MPI_COMM_WORLD, code);
+}
+
 int dagr__mpi_finalize(dagr__mpi *m) {
   if (!m) return DAGR_OK;
   while (m->nsends) {
