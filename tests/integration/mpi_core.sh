@@ -117,6 +117,11 @@ for n in 2 3 5; do
     --mca osc pt2pt -x DAGR_TEST_SKIP_1G=1 "$prog"
 done
 
+# Stores too small for an input: the task fails cleanly, retries included, and the context
+# stays usable.
+run "store_full, $mpirun -np 3, 16 MiB stores" "$mpirun" -np 3 -x DAGR_STORE_BYTES=16M \
+  "$(dirname "$prog")/store_full"
+
 # A failure must reach every rank's exit status: one case that fails on purpose, 3 ranks.
 label="exit status propagation ($mpirun -np 3, one forced failure)"
 echo "== $label"
