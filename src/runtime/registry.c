@@ -38,6 +38,7 @@ static int by_name(const void *a, const void *b) {
 int dagr__registry_freeze(void) {
   if (frozen) return DAGR_OK;
   int rc = dagr__builtin_register();
+  if (rc == DAGR_OK) rc = dagr__array_kernels_register();
   if (rc) return rc;
   qsort(table, (size_t)count, sizeof *table, by_name);
   frozen = 1;

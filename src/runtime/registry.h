@@ -22,5 +22,7 @@ uint64_t dagr__registry_hash(void);
 
 /* Registers the built-in kernels (const, add, sub, mul, noop, sleep, fail, fill, checksum). */
 int dagr__builtin_register(void);
+/* Registers the array collection's kernels (src/array). */
+int dagr__array_kernels_register(void);
 
 #endif

@@ -1,0 +1,141 @@
+/* dagr/array.h: chunked n-d arrays with dask.array semantics, built lazily as dagr task graphs. */
+#ifndef DAGR_ARRAY_H
+#define DAGR_ARRAY_H
+
+#include "dagr.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* An array is a lazy, immutable expression: operations return new arrays and build no tasks
+ * until dagr_array_compute or dagr_array_store. Arrays are reference counted: every array a
+ * function returns must be released with dagr_array_release (operations keep their own
+ * references to their inputs). Arrays belong to the context they were created with and are
+ * used on the driver (rank 0) only. Every function returns a dagr status; failures leave a
+ * message naming the operand in dagr_last_error(ctx). */
+typedef struct dagr_array dagr_array_t;
+
+/* Chunk specification: per axis a positive chunk length, -1 for the whole axis, or 0 for
+ * "auto" (about DAGR_ARRAY_CHUNK_BYTES per chunk, following an HDF5 dataset's own chunking when
+ * there is one, like dask's array.chunk-size). chunks NULL means auto on every axis. */
+#define DAGR_ARRAY_CHUNK_BYTES ((int64_t)128 * 1024 * 1024)
+
+void dagr_array_release(dagr_array_t *a);
+/* dtype, ndim and shape (shape may be NULL; it needs room for DAGR_MAX_NDIM). */
+int dagr_array_info(const dagr_array_t *a, int *dtype, int *ndim, int64_t *shape);
+/* Chunk lengths along axis (n receives the number of chunks; lengths may be NULL to ask). */
+int dagr_array_chunks(const dagr_array_t *a, int axis, int64_t *lengths, int64_t *n);
+
+/* ---- creation ------------------------------------------------------------------------- */
+/* Errors: DAGR_EINVAL (bad dtype, ndim > DAGR_MAX_NDIM, negative shape, bad chunks). */
+int dagr_array_full(dagr_ctx_t *ctx, int dtype, int ndim, const int64_t *shape,
+                    const int64_t *chunks, double value, dagr_array_t **out);
+int dagr_array_zeros(dagr_ctx_t *ctx, int dtype, int ndim, const int64_t *shape,
+                     const int64_t *chunks, dagr_array_t **out);
+int dagr_array_ones(dagr_ctx_t *ctx, int dtype, int ndim, const int64_t *shape,
+                    const int64_t *chunks, dagr_array_t **out);
+/* 1-D [start, stop) by step (NumPy arange: length ceil((stop - start) / step)). */
+int dagr_array_arange(dagr_ctx_t *ctx, double start, double stop, double step, int dtype,
+                      int64_t chunk, dagr_array_t **out);
+/* 1-D, num points from start to stop inclusive (float64). */
+int dagr_array_linspace(dagr_ctx_t *ctx, double start, double stop, int64_t num, int64_t chunk,
+                        dagr_array_t **out);
+/* Random float64 arrays: each chunk's values depend only on seed and the chunk's position, so
+ * results are the same whatever the number of ranks. */
+int dagr_array_random_uniform(dagr_ctx_t *ctx, uint64_t seed, int ndim, const int64_t *shape,
+                              const int64_t *chunks, double low, double high, dagr_array_t **out);
+int dagr_array_random_normal(dagr_ctx_t *ctx, uint64_t seed, int ndim, const int64_t *shape,
+                             const int64_t *chunks, double mean, double stddev, dagr_array_t **out);
+/* From a C-ordered buffer on the driver (copied at this call). */
+int dagr_array_from_buffer(dagr_ctx_t *ctx, const void *data, int dtype, int ndim,
+                           const int64_t *shape, const int64_t *chunks, dagr_array_t **out);
+
+/* ---- elementwise (NumPy broadcasting and dtype promotion) ------------------------------ */
+typedef enum dagr_array_op {
+  DAGR_OP_ADD = 1,
+  DAGR_OP_SUB,
+  DAGR_OP_MUL,
+  DAGR_OP_DIV, /* true division: integers give float64 */
+  DAGR_OP_POW,
+  DAGR_OP_LT,
+  DAGR_OP_LE,
+  DAGR_OP_GT,
+  DAGR_OP_GE,
+  DAGR_OP_EQ,
+  DAGR_OP_NE,
+  DAGR_OP_MINIMUM,
+  DAGR_OP_MAXIMUM,
+  /* unary */
+  DAGR_OP_NEG = 32,
+  DAGR_OP_ABS,
+  DAGR_OP_SQRT,
+  DAGR_OP_EXP,
+  DAGR_OP_LOG,
+  DAGR_OP_SIN,
+  DAGR_OP_COS,
+  DAGR_OP_TANH
+} dagr_array_op_t;
+
+/* Errors: DAGR_EINVAL (unknown op, shapes that do not broadcast: the message names both
+ * operands' shapes and the axis). */
+int dagr_array_binary(int op, dagr_array_t *a, dagr_array_t *b, dagr_array_t **out);
+/* a OP scalar (or scalar OP a when scalar_first). An integral scalar with an integer array
+ * keeps the array's dtype, as NumPy does with Python scalars. */
+int dagr_array_binary_scalar(int op, dagr_array_t *a, double scalar, int scalar_first,
+                             dagr_array_t **out);
+int dagr_array_unary(int op, dagr_array_t *a, dagr_array_t **out);
+/* where(cond, a, b): cond is converted to bool. */
+int dagr_array_where(dagr_array_t *cond, dagr_array_t *a, dagr_array_t *b, dagr_array_t **out);
+/* A 0-d array holding a number (for mixing scalars into expressions). */
+int dagr_array_scalar(dagr_ctx_t *ctx, int dtype, double value, dagr_array_t **out);
+
+/* ---- reductions (tree reductions) ------------------------------------------------------ */
+typedef enum dagr_array_reduction {
+  DAGR_RED_SUM = 1,
+  DAGR_RED_MEAN,
+  DAGR_RED_MIN,
+  DAGR_RED_MAX,
+  DAGR_RED_PROD,
+  DAGR_RED_VAR,
+  DAGR_RED_STD,
+  DAGR_RED_ARGMIN,
+  DAGR_RED_ARGMAX,
+  DAGR_RED_ANY,
+  DAGR_RED_ALL
+} dagr_array_reduction_t;
+
+/* Reduces over naxes axes (naxes 0 or axes NULL: all axes; negative axes count from the end).
+ * split_every: partial results combined per tree node (0: 8, like dask's default of about 4-32).
+ * ddof: for VAR and STD. ARGMIN/ARGMAX take one axis or all (flattened index). Errors:
+ * DAGR_EINVAL (axis out of range or repeated, several axes for an arg-reduction). */
+int dagr_array_reduce(int reduction, dagr_array_t *a, int naxes, const int *axes, int keepdims,
+                      int split_every, int ddof, dagr_array_t **out);
+
+/* ---- structure -------------------------------------------------------------------------- */
+/* perm NULL reverses the axes (x.T). */
+int dagr_array_transpose(dagr_array_t *a, const int *perm, dagr_array_t **out);
+
+typedef struct dagr_index {
+  int is_int;    /* 1: integer index (drops the axis); 0: slice */
+  int64_t value; /* integer index, negative counts from the end */
+  int has_start, has_stop, has_step;
+  int64_t start, stop, step;
+} dagr_index_t;
+/* Basic indexing: up to ndim items; missing trailing items take whole axes. Errors:
+ * DAGR_EINVAL (index out of range: names axis and size; step 0; too many indices). */
+int dagr_array_index(dagr_array_t *a, int nidx, const dagr_index_t *idx, dagr_array_t **out);
+
+/* ---- results ---------------------------------------------------------------------------- */
+/* Computes a into one C-ordered buffer on the driver (result->data; release with
+ * dagr_result_release). */
+int dagr_array_compute(dagr_array_t *a, dagr_result_t *result);
+
+/* Tasks the array's graph has after the optimizations (culling, blockwise fusion, slicing
+ * pushed into reads), without running it. */
+int dagr_array_task_count(dagr_array_t *a, size_t *ntasks);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DAGR_ARRAY_H */

@@ -1,0 +1,660 @@
+/* lower.c: turns an array expression into a dagr task graph (one task per chunk, elementwise chains
+ * fused) and computes it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "array/array_impl.h"
+#include "runtime/ctx.h"
+
+/* Optimizations done here, at the expression level, before any task exists:
+ *  - culling: only the nodes the requested array reaches are lowered (and dagr_get culls the
+ *    task graph again);
+ *  - blockwise fusion: a connected region of elementwise nodes becomes ONE task per output
+ *    chunk running a register program (k_ew.c) that makes one pass over memory, instead of one
+ *    task and one temporary chunk per operation; linear chains of elementwise operations are
+ *    the common case of such a region. */
+
+typedef struct lower {
+  dagr_ctx_t *ctx;
+  dagr_graph_t *g;
+  uint64_t *done; /* ids of lowered nodes */
+  size_t ndone, cap;
+} lower;
+
+static int lowered(lower *L, uint64_t id) {
+  for (size_t i = 0; i < L->ndone; i++)
+    if (L->done[i] == id) return 1;
+  return 0;
+}
+
+static int mark(lower *L, uint64_t id) {
+  if (L->ndone == L->cap) {
+    size_t c = L->cap ? L->cap * 2 : 32;
+    uint64_t *d = realloc(L->done, c * sizeof *d);
+    if (!d) return DAGR_ENOMEM;
+    L->done = d;
+    L->cap = c;
+  }
+  L->done[L->ndone++] = id;
+  return DAGR_OK;
+}
+
+static const char *prefix_of(const dagr_array_t *a) {
+  switch (a->kind) {
+  case DAGR__AN_FULL:
+    return "full";
+  case DAGR__AN_ARANGE:
+    return "arange";
+  case DAGR__AN_RANDOM:
+    return "random";
+  case DAGR__AN_BUFFER:
+    return "array";
+  case DAGR__AN_EW:
+    return "ew";
+  case DAGR__AN_REDUCE:
+    return "reduce";
+  case DAGR__AN_TRANSPOSE:
+    return "transpose";
+  default:
+    return "getitem";
+  }
+}
+
+/* Dask-style tuple key of a block: ('name-ID', i, j). */
+static void key_of(char *buf, size_t len, const char *name, uint64_t id, const char *suffix, int n,
+                   const int64_t *idx) {
+  size_t k = (size_t)snprintf(buf, len, "('%s-%llu%s'", name, (unsigned long long)id, suffix);
+  for (int i = 0; i < n && k < len; i++)
+    k += (size_t)snprintf(buf + k, len - k, ", %lld", (long long)idx[i]);
+  if (k < len) snprintf(buf + k, len - k, n == 0 ? ",)" : ")");
+}
+
+static void block_key(const dagr_array_t *a, const int64_t *idx, char *buf, size_t len) {
+  key_of(buf, len, prefix_of(a), a->id, "", a->layout.ndim, idx);
+}
+
+/* Iterates block indices of a layout in C order: returns 0 when done. */
+static int next_index(const dagr__ch_layout_t *l, int64_t *idx) {
+  for (int a = l->ndim - 1; a >= 0; a--) {
+    if (++idx[a] < l->nblocks[a]) return 1;
+    idx[a] = 0;
+  }
+  return 0;
+}
+
+static int add_task(lower *L, const char *key, const char *kernel, dagr_params_t *p,
+                    const char *const *deps, size_t ndeps) {
+  int rc = dagr_graph_add(L->g, key, kernel, p, deps, ndeps, NULL);
+  dagr_params_free(p);
+  if (rc) return dagr__array_err(L->ctx, rc, "building the task graph: %s", dagr_graph_error(L->g));
+  return DAGR_OK;
+}
+
+static int block_shape(const dagr__ch_layout_t *l, const int64_t *idx, int64_t *shape) {
+  for (int a = 0; a < l->ndim; a++) shape[a] = l->chunks[a][idx[a]];
+  return l->ndim;
+}
+
+static int lower_node(lower *L, dagr_array_t *a);
+
+/* ---- sources ---------------------------------------------------------------------------- */
+
+static int lower_source(lower *L, dagr_array_t *a) {
+  int64_t idx[DAGR_MAX_NDIM] = {0}, shape[DAGR_MAX_NDIM];
+  char key[256];
+  int64_t block = 0;
+  size_t es = dagr_dtype_size(a->dtype);
+  do {
+    dagr_params_t *p;
+    if (dagr_params_create(&p)) return DAGR_ENOMEM;
+    int nd = block_shape(&a->layout, idx, shape);
+    int rc = dagr_params_set_int_array(p, "shape", shape, (size_t)nd);
+    rc |= dagr_params_set_int(p, "dtype", a->dtype);
+    const char *kernel = DAGR__K_FULL;
+    switch (a->kind) {
+    case DAGR__AN_FULL:
+      rc |= dagr_params_set_double(p, "value", a->u.full.value);
+      break;
+    case DAGR__AN_ARANGE:
+      kernel = DAGR__K_ARANGE;
+      rc |= dagr_params_set_double(p, "start", a->u.arange.start);
+      rc |= dagr_params_set_double(p, "step", a->u.arange.step);
+      rc |= dagr_params_set_int(p, "offset", a->layout.offsets[0][idx[0]]);
+      break;
+    case DAGR__AN_RANDOM:
+      kernel = DAGR__K_RANDOM;
+      rc |= dagr_params_set_int(p, "seed", (int64_t)a->u.random.seed);
+      rc |= dagr_params_set_int(p, "block", block);
+      rc |= dagr_params_set_int(p, "normal", a->u.random.normal);
+      rc |= dagr_params_set_double(p, "a", a->u.random.a);
+      rc |= dagr_params_set_double(p, "b", a->u.random.b);
+      break;
+    default: { /* buffer: copy the block out of the C-ordered whole */
+      kernel = DAGR__K_BUFFER;
+      int64_t n = 1, off[DAGR_MAX_NDIM], gst[DAGR_MAX_NDIM], st = 1;
+      for (int d = nd - 1; d >= 0; d--) {
+        gst[d] = st;
+        st *= a->layout.shape[d];
+      }
+      for (int d = 0; d < nd; d++) {
+        n *= shape[d];
+        off[d] = a->layout.offsets[d][idx[d]];
+      }
+      size_t words = ((size_t)n * es + 7) / 8;
+      int64_t *buf = calloc(words ? words : 1, 8);
+      if (!buf) {
+        dagr_params_free(p);
+        return DAGR_ENOMEM;
+      }
+      int64_t j[DAGR_MAX_NDIM] = {0};
+      for (int64_t e = 0; e < n; e++) {
+        int64_t g = 0;
+        for (int d = 0; d < nd; d++) g += (off[d] + j[d]) * gst[d];
+        memcpy((char *)buf + (size_t)e * es, (char *)a->u.buffer.data + (size_t)g * es, es);
+        for (int d = nd - 1; d >= 0; d--) {
+          if (++j[d] < shape[d]) break;
+          j[d] = 0;
+        }
+      }
+      rc |= dagr_params_set_int_array(p, "data", buf, words);
+      free(buf);
+      break;
+    }
+    }
+    if (rc) {
+      dagr_params_free(p);
+      return DAGR_ENOMEM;
+    }
+    block_key(a, idx, key, sizeof key);
+    rc = add_task(L, key, kernel, p, NULL, 0);
+    if (rc) return rc;
+    block++;
+  } while (next_index(&a->layout, idx));
+  return DAGR_OK;
+}
+
+/* ---- fused elementwise ------------------------------------------------------------------ */
+
+typedef struct prog {
+  int64_t *code;
+  size_t ncode, cap;
+  double consts[256];
+  size_t nconsts;
+  int nreg;
+  dagr_array_t *leaves[64];
+  int nleaves;
+  /* node -> register, for nodes shared inside the region */
+  dagr_array_t *seen[256];
+  int seen_reg[256];
+  int nseen;
+} prog;
+
+static int emit(prog *P, int64_t op, int64_t dt, int64_t dst, int64_t a, int64_t b, int64_t c) {
+  if (P->ncode + DAGR__EW_INSN > P->cap) {
+    size_t cap = P->cap ? P->cap * 2 : 64;
+    int64_t *x = realloc(P->code, cap * sizeof *x);
+    if (!x) return -1;
+    P->code = x;
+    P->cap = cap;
+  }
+  int64_t insn[DAGR__EW_INSN] = {op, dt, dst, a, b, c};
+  memcpy(P->code + P->ncode, insn, sizeof insn);
+  P->ncode += DAGR__EW_INSN;
+  return 0;
+}
+
+/* Converts register r holding dtype from into dtype to (a new register if needed). */
+static int cast_to(prog *P, int r, int from, int to) {
+  if (from == to) return r;
+  int d = P->nreg++;
+  if (emit(P, DAGR__VM_CAST, to, d, r, from, 0)) return -1;
+  return d;
+}
+
+static int is_cmp(int op) {
+  return op >= DAGR_OP_LT && op <= DAGR_OP_NE;
+}
+
+/* Emits the code computing node a; returns its register (holding a->dtype), or -1. */
+static int compile(lower *L, prog *P, dagr_array_t *a, dagr_array_t *root) {
+  if (a->kind != DAGR__AN_EW || (a != root && P->nseen >= 256)) {
+    int slot = -1;
+    for (int i = 0; i < P->nleaves; i++)
+      if (P->leaves[i] == a) slot = i;
+    if (slot < 0) {
+      if (P->nleaves == 64) {
+        dagr__array_err(L->ctx, DAGR_EINVAL, "an elementwise expression has more than 64 inputs");
+        return -1;
+      }
+      slot = P->nleaves;
+      P->leaves[P->nleaves++] = a;
+    }
+    int r = P->nreg++;
+    if (emit(P, DAGR__VM_LOAD, a->dtype, r, slot, 0, 0)) return -1;
+    return r;
+  }
+  for (int i = 0; i < P->nseen; i++)
+    if (P->seen[i] == a) return P->seen_reg[i];
+  int op = a->u.ew.op, out;
+  if (op == DAGR__EW_WHERE) {
+    int c = compile(L, P, a->in[0], root), x = compile(L, P, a->in[1], root),
+        y = compile(L, P, a->in[2], root);
+    if (c < 0 || x < 0 || y < 0) return -1;
+    c = cast_to(P, c, a->in[0]->dtype, DAGR_DTYPE_BOOL);
+    x = cast_to(P, x, a->in[1]->dtype, a->dtype);
+    y = cast_to(P, y, a->in[2]->dtype, a->dtype);
+    if (c < 0 || x < 0 || y < 0) return -1;
+    out = P->nreg++;
+    if (emit(P, DAGR__VM_WHERE, a->dtype, out, x, y, c)) return -1;
+  } else if (op >= DAGR_OP_NEG) {
+    int x = compile(L, P, a->in[0], root);
+    if (x < 0) return -1;
+    x = cast_to(P, x, a->in[0]->dtype, a->dtype);
+    if (x < 0) return -1;
+    out = P->nreg++;
+    if (emit(P, DAGR__VM_UNARY, a->dtype, out, x, 0, op)) return -1;
+  } else {
+    int x, y, dx, dy;
+    if (a->u.ew.scalar_pos) {
+      int v = compile(L, P, a->in[0], root);
+      if (v < 0 || P->nconsts == 256) return -1;
+      int k = P->nreg++;
+      P->consts[P->nconsts] = a->u.ew.scalar;
+      if (emit(P, DAGR__VM_CONST, a->u.ew.scalar_dtype, k, (int64_t)P->nconsts++, 0, 0)) return -1;
+      if (a->u.ew.scalar_pos == 1)
+        x = v, dx = a->in[0]->dtype, y = k, dy = a->u.ew.scalar_dtype;
+      else
+        x = k, dx = a->u.ew.scalar_dtype, y = v, dy = a->in[0]->dtype;
+    } else {
+      x = compile(L, P, a->in[0], root);
+      y = compile(L, P, a->in[1], root);
+      dx = a->in[0]->dtype;
+      dy = a->in[1]->dtype;
+    }
+    if (x < 0 || y < 0) return -1;
+    int opdt = is_cmp(op) ? dagr__dtype_promote(dx, dy) : a->dtype;
+    x = cast_to(P, x, dx, opdt);
+    y = cast_to(P, y, dy, opdt);
+    if (x < 0 || y < 0) return -1;
+    out = P->nreg++;
+    if (emit(P, DAGR__VM_BINARY, opdt, out, x, y, op)) return -1;
+  }
+  if (P->nseen < 256) {
+    P->seen[P->nseen] = a;
+    P->seen_reg[P->nseen++] = out;
+  }
+  return out;
+}
+
+static int lower_ew(lower *L, dagr_array_t *a) {
+  prog P;
+  memset(&P, 0, sizeof P);
+  int result = compile(L, &P, a, a);
+  if (result < 0) {
+    free(P.code);
+    return L->ctx->err[0] ? DAGR_EINVAL : DAGR_ENOMEM;
+  }
+  int rc = DAGR_OK;
+  for (int i = 0; i < P.nleaves && rc == DAGR_OK; i++) rc = lower_node(L, P.leaves[i]);
+  int64_t idx[DAGR_MAX_NDIM] = {0}, shape[DAGR_MAX_NDIM], lidx[DAGR_MAX_NDIM];
+  char key[256], (*dkeys)[256] = malloc(sizeof *dkeys * 64);
+  const char *deps[64];
+  if (!dkeys) rc = DAGR_ENOMEM;
+  while (rc == DAGR_OK) {
+    int nd = block_shape(&a->layout, idx, shape);
+    /* Each input's block: same index, or 0 along the axes it broadcasts. */
+    for (int i = 0; i < P.nleaves; i++) {
+      const dagr__ch_layout_t *ll = &P.leaves[i]->layout;
+      for (int d = 0; d < ll->ndim; d++) {
+        int od = d + (nd - ll->ndim);
+        lidx[d] = ll->nblocks[d] == 1 ? 0 : idx[od];
+      }
+      block_key(P.leaves[i], lidx, dkeys[i], sizeof dkeys[i]);
+      deps[i] = dkeys[i];
+    }
+    dagr_params_t *p;
+    if (dagr_params_create(&p)) {
+      rc = DAGR_ENOMEM;
+      break;
+    }
+    int prc = dagr_params_set_int_array(p, "prog", P.code, P.ncode);
+    prc |= dagr_params_set_int_array(p, "shape", shape, (size_t)nd);
+    prc |= dagr_params_set_int(p, "nreg", P.nreg);
+    prc |= dagr_params_set_int(p, "dtype", a->dtype);
+    prc |= dagr_params_set_int(p, "result", result);
+    if (P.nconsts) prc |= dagr_params_set_double_array(p, "consts", P.consts, P.nconsts);
+    if (prc) {
+      dagr_params_free(p);
+      rc = DAGR_ENOMEM;
+      break;
+    }
+    block_key(a, idx, key, sizeof key);
+    rc = add_task(L, key, DAGR__K_EW, p, deps, (size_t)P.nleaves);
+    if (!next_index(&a->layout, idx)) break;
+  }
+  free(dkeys);
+  free(P.code);
+  return rc;
+}
+
+/* ---- reductions ------------------------------------------------------------------------- */
+
+static int is_f(int dt) {
+  return dt == DAGR_DTYPE_FLOAT32 || dt == DAGR_DTYPE_FLOAT64;
+}
+
+static int lower_reduce(lower *L, dagr_array_t *r) {
+  dagr_array_t *a = r->in[0];
+  int rc = lower_node(L, a);
+  if (rc) return rc;
+  const dagr__ch_layout_t *il = &a->layout;
+  int nd = il->ndim, red = r->u.reduce.red;
+  int64_t mask[DAGR_MAX_NDIM] = {0};
+  for (int k = 0; k < r->u.reduce.naxes; k++) mask[r->u.reduce.axes[k]] = 1;
+  int fl = red == DAGR_RED_MEAN || red == DAGR_RED_VAR || red == DAGR_RED_STD || is_f(a->dtype);
+  for (int d = 0; d < nd; d++)
+    if (mask[d] && il->shape[d] == 0 &&
+        (red == DAGR_RED_MIN || red == DAGR_RED_MAX || red == DAGR_RED_ARGMIN ||
+         red == DAGR_RED_ARGMAX))
+      return dagr__array_err(L->ctx, DAGR_EINVAL,
+                             "zero-size array to reduction operation which has no identity");
+  /* Partials, one per input block, keyed by the input block index. */
+  int64_t idx[DAGR_MAX_NDIM] = {0}, shape[DAGR_MAX_NDIM], off[DAGR_MAX_NDIM];
+  char key[256];
+  do {
+    dagr_params_t *p;
+    if (dagr_params_create(&p)) return DAGR_ENOMEM;
+    for (int d = 0; d < nd; d++) off[d] = il->offsets[d][idx[d]];
+    int prc = dagr_params_set_int(p, "red", red);
+    prc |= dagr_params_set_int(p, "float", fl);
+    prc |= dagr_params_set_int_array(p, "mask", mask, (size_t)nd);
+    prc |= dagr_params_set_int_array(p, "offset", off, (size_t)nd);
+    prc |= dagr_params_set_int_array(p, "gshape", il->shape, (size_t)nd);
+    if (prc) {
+      dagr_params_free(p);
+      return DAGR_ENOMEM;
+    }
+    char dep[256];
+    block_key(a, idx, dep, sizeof dep);
+    key_of(key, sizeof key, "partial", r->id, "", nd, idx);
+    const char *deps[1] = {dep};
+    rc = add_task(L, key, DAGR__K_RED_PARTIAL, p, deps, 1);
+    if (rc) return rc;
+  } while (next_index(il, idx));
+  /* Per output block: the partials along the reduced axes, combined split_every at a time. */
+  int se = r->u.reduce.split_every;
+  int64_t ngroup = 1;
+  for (int d = 0; d < nd; d++)
+    if (mask[d]) ngroup *= il->nblocks[d];
+  char(*keys)[256] = malloc(sizeof *keys * (size_t)ngroup);
+  const char **deps = malloc(sizeof *deps * (size_t)(ngroup > se ? ngroup : se));
+  if (!keys || !deps) {
+    free(keys);
+    free(deps);
+    return DAGR_ENOMEM;
+  }
+  int64_t oidx[DAGR_MAX_NDIM] = {0};
+  rc = DAGR_OK;
+  do {
+    /* Input block indices for this output block: non-reduced axes fixed. */
+    int64_t in[DAGR_MAX_NDIM], g = 0;
+    int od = 0;
+    for (int d = 0; d < nd; d++) {
+      if (mask[d]) {
+        in[d] = 0;
+        if (r->u.reduce.keepdims) od++;
+      } else {
+        in[d] = oidx[od++];
+      }
+    }
+    for (;;) {
+      key_of(keys[g++], sizeof keys[0], "partial", r->id, "", nd, in);
+      int more = 0;
+      for (int d = nd - 1; d >= 0; d--) {
+        if (!mask[d]) continue;
+        if (++in[d] < il->nblocks[d]) {
+          more = 1;
+          break;
+        }
+        in[d] = 0;
+      }
+      if (!more) break;
+    }
+    /* Tree levels until at most split_every remain. */
+    int64_t count = g;
+    int level = 0;
+    char oname[64];
+    key_of(oname, sizeof oname, "", 0, "", 0, NULL);
+    while (count > se && rc == DAGR_OK) {
+      int64_t next = 0;
+      for (int64_t j = 0; j < count; j += se) {
+        int64_t m = count - j < se ? count - j : se;
+        for (int64_t q = 0; q < m; q++) deps[q] = keys[j + q];
+        char suffix[32];
+        snprintf(suffix, sizeof suffix, "-c%d-%lld", level, (long long)(j / se));
+        char ck[256];
+        key_of(ck, sizeof ck, "combine", r->id, suffix, r->layout.ndim, oidx);
+        dagr_params_t *p;
+        if (dagr_params_create(&p) || dagr_params_set_int(p, "red", red) ||
+            dagr_params_set_int(p, "float", fl)) {
+          rc = DAGR_ENOMEM;
+          break;
+        }
+        rc = add_task(L, ck, DAGR__K_RED_COMBINE, p, deps, (size_t)m);
+        memcpy(keys[next++], ck, sizeof ck);
+      }
+      count = next;
+      level++;
+    }
+    if (rc) break;
+    for (int64_t q = 0; q < count; q++) deps[q] = keys[q];
+    dagr_params_t *p;
+    int ond = block_shape(&r->layout, oidx, shape);
+    if (dagr_params_create(&p)) {
+      rc = DAGR_ENOMEM;
+      break;
+    }
+    int prc = dagr_params_set_int(p, "red", red);
+    prc |= dagr_params_set_int(p, "float", fl);
+    prc |= dagr_params_set_int(p, "dtype", r->dtype);
+    prc |= dagr_params_set_int(p, "ddof", r->u.reduce.ddof);
+    prc |= dagr_params_set_int_array(p, "shape", shape, (size_t)ond);
+    if (prc) {
+      dagr_params_free(p);
+      rc = DAGR_ENOMEM;
+      break;
+    }
+    block_key(r, oidx, key, sizeof key);
+    rc = add_task(L, key, DAGR__K_RED_FINAL, p, deps, (size_t)count);
+  } while (rc == DAGR_OK && next_index(&r->layout, oidx));
+  free(keys);
+  free(deps);
+  return rc;
+}
+
+/* ---- structure -------------------------------------------------------------------------- */
+
+static int lower_transpose(lower *L, dagr_array_t *t) {
+  dagr_array_t *a = t->in[0];
+  int rc = lower_node(L, a);
+  if (rc) return rc;
+  int nd = t->layout.ndim;
+  int64_t idx[DAGR_MAX_NDIM] = {0}, in[DAGR_MAX_NDIM], perm[DAGR_MAX_NDIM];
+  for (int d = 0; d < nd; d++) perm[d] = t->u.transpose.perm[d];
+  char key[256], dep[256];
+  do {
+    for (int d = 0; d < nd; d++) in[perm[d]] = idx[d];
+    dagr_params_t *p;
+    if (dagr_params_create(&p)) return DAGR_ENOMEM;
+    if (dagr_params_set_int_array(p, "perm", perm, (size_t)nd)) {
+      dagr_params_free(p);
+      return DAGR_ENOMEM;
+    }
+    block_key(a, in, dep, sizeof dep);
+    block_key(t, idx, key, sizeof key);
+    const char *deps[1] = {dep};
+    rc = add_task(L, key, DAGR__K_TRANSPOSE, p, deps, 1);
+    if (rc) return rc;
+  } while (next_index(&t->layout, idx));
+  return DAGR_OK;
+}
+
+static int lower_index(lower *L, dagr_array_t *s) {
+  dagr_array_t *a = s->in[0];
+  int rc = lower_node(L, a);
+  if (rc) return rc;
+  const dagr__ch_slice_plan_t *plan = &s->u.index.plan;
+  int nd = a->layout.ndim;
+  int64_t idx[DAGR_MAX_NDIM] = {0}, in[DAGR_MAX_NDIM], start[DAGR_MAX_NDIM], step[DAGR_MAX_NDIM],
+          count[DAGR_MAX_NDIM], drop[DAGR_MAX_NDIM];
+  for (int d = 0; d < nd; d++) drop[d] = plan->is_int[d];
+  char key[256], dep[256], err[DAGR__ERRLEN];
+  do {
+    rc = dagr__ch_slice_block(plan, idx, in, start, step, count, err, sizeof err);
+    if (rc) return dagr__array_err(L->ctx, rc, "%s", err);
+    dagr_params_t *p;
+    if (dagr_params_create(&p)) return DAGR_ENOMEM;
+    int prc = dagr_params_set_int_array(p, "start", start, (size_t)nd);
+    prc |= dagr_params_set_int_array(p, "step", step, (size_t)nd);
+    prc |= dagr_params_set_int_array(p, "count", count, (size_t)nd);
+    prc |= dagr_params_set_int_array(p, "drop", drop, (size_t)nd);
+    if (prc) {
+      dagr_params_free(p);
+      return DAGR_ENOMEM;
+    }
+    block_key(a, in, dep, sizeof dep);
+    block_key(s, idx, key, sizeof key);
+    const char *deps[1] = {dep};
+    rc = add_task(L, key, DAGR__K_SLICE, p, deps, 1);
+    if (rc) return rc;
+  } while (next_index(&s->layout, idx));
+  return DAGR_OK;
+}
+
+static int lower_node(lower *L, dagr_array_t *a) {
+  if (lowered(L, a->id)) return DAGR_OK;
+  int rc = mark(L, a->id);
+  if (rc) return rc;
+  switch (a->kind) {
+  case DAGR__AN_EW:
+    return lower_ew(L, a);
+  case DAGR__AN_REDUCE:
+    return lower_reduce(L, a);
+  case DAGR__AN_TRANSPOSE:
+    return lower_transpose(L, a);
+  case DAGR__AN_INDEX:
+    return lower_index(L, a);
+  default:
+    return lower_source(L, a);
+  }
+}
+
+static int build(dagr_array_t *a, dagr_graph_t **g) {
+  lower L = {a->ctx, NULL, NULL, 0, 0};
+  if (dagr_graph_create(&L.g)) return dagr__array_err(a->ctx, DAGR_ENOMEM, "out of memory");
+  a->ctx->err[0] = '\0';
+  int rc = lower_node(&L, a);
+  free(L.done);
+  if (rc) {
+    if (!a->ctx->err[0])
+      dagr__array_err(a->ctx, rc, "building the task graph failed: %s", dagr_strerror(rc));
+    dagr_graph_free(L.g);
+    return rc;
+  }
+  *g = L.g;
+  return DAGR_OK;
+}
+
+int dagr_array_task_count(dagr_array_t *a, size_t *ntasks) {
+  if (!a || !ntasks) return DAGR_EINVAL;
+  dagr_graph_t *g;
+  int rc = build(a, &g);
+  if (rc) return rc;
+  *ntasks = dagr_graph_size(g);
+  dagr_graph_free(g);
+  return DAGR_OK;
+}
+
+int dagr_array_compute(dagr_array_t *a, dagr_result_t *result) {
+  if (!a || !result) return DAGR_EINVAL;
+  memset(result, 0, sizeof *result);
+  dagr_ctx_t *ctx = a->ctx;
+  dagr_graph_t *g;
+  int rc = build(a, &g);
+  if (rc) return rc;
+  int64_t nblocks = 1, total = 1;
+  const dagr__ch_layout_t *l = &a->layout;
+  for (int d = 0; d < l->ndim; d++) {
+    nblocks *= l->nblocks[d];
+    total *= l->shape[d];
+  }
+  size_t es = dagr_dtype_size(a->dtype);
+  char(*keys)[256] = malloc(sizeof *keys * (size_t)nblocks);
+  const char **kp = malloc(sizeof *kp * (size_t)nblocks);
+  dagr_result_t *parts = calloc((size_t)nblocks, sizeof *parts);
+  size_t total_bytes = (size_t)total * es;
+  unsigned char *out = malloc(total_bytes > 0 ? total_bytes : 1);
+  if (!keys || !kp || !parts || !out) {
+    rc = dagr__array_err(ctx, DAGR_ENOMEM, "out of memory for a %lld-element result",
+                         (long long)total);
+    goto done;
+  }
+  int64_t idx[DAGR_MAX_NDIM] = {0}, b = 0;
+  do {
+    block_key(a, idx, keys[b], sizeof keys[b]);
+    kp[b] = keys[b];
+    b++;
+  } while (next_index(l, idx));
+  rc = dagr_get(ctx, g, kp, (size_t)nblocks, parts);
+  if (rc) goto done;
+  /* Copy each block into its place in the C-ordered result. */
+  int64_t gst[DAGR_MAX_NDIM], st = 1;
+  for (int d = l->ndim - 1; d >= 0; d--) {
+    gst[d] = st;
+    st *= l->shape[d];
+  }
+  memset(idx, 0, sizeof idx);
+  b = 0;
+  do {
+    int64_t shape[DAGR_MAX_NDIM] = {0}, j[DAGR_MAX_NDIM] = {0}, n = 1, base = 0;
+    int nd = block_shape(l, idx, shape);
+    for (int d = 0; d < nd; d++) {
+      n *= shape[d];
+      base += l->offsets[d][idx[d]] * gst[d];
+    }
+    if (parts[b].nbytes != (size_t)n * es) {
+      rc = dagr__array_err(ctx, DAGR_EPROTO, "block %lld came back with %zu bytes, not %zu",
+                           (long long)b, parts[b].nbytes, (size_t)n * es);
+      goto done;
+    }
+    /* Rows along the last axis are contiguous in both. */
+    int64_t row = nd ? shape[nd - 1] : 1;
+    for (int64_t e = 0; e < n; e += row) {
+      int64_t off = base;
+      for (int d = 0; d < nd - 1; d++) off += j[d] * gst[d];
+      memcpy(out + (size_t)off * es, (unsigned char *)parts[b].data + (size_t)e * es,
+             (size_t)row * es);
+      for (int d = nd - 2; d >= 0; d--) {
+        if (++j[d] < shape[d]) break;
+        j[d] = 0;
+      }
+    }
+    b++;
+  } while (next_index(l, idx));
+  result->data = out;
+  out = NULL;
+  result->nbytes = (size_t)total * es;
+  result->dtype = a->dtype;
+  result->ndim = l->ndim;
+  for (int d = 0; d < l->ndim; d++) result->shape[d] = l->shape[d];
+done:
+  if (parts)
+    for (int64_t i = 0; i < nblocks; i++) dagr_result_release(&parts[i]);
+  free(parts);
+  free(kp);
+  free(keys);
+  free(out);
+  dagr_graph_free(g);
+  return rc;
+}
