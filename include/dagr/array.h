@@ -22,6 +22,8 @@ typedef struct dagr_array dagr_array_t;
 #define DAGR_ARRAY_CHUNK_BYTES ((int64_t)128 * 1024 * 1024)
 
 void dagr_array_release(dagr_array_t *a);
+/* Takes one more reference to a (released with dagr_array_release); returns a. */
+dagr_array_t *dagr_array_retain(dagr_array_t *a);
 /* dtype, ndim and shape (shape may be NULL; it needs room for DAGR_MAX_NDIM). */
 int dagr_array_info(const dagr_array_t *a, int *dtype, int *ndim, int64_t *shape);
 /* Chunk lengths along axis (n receives the number of chunks; lengths may be NULL to ask). */
@@ -50,6 +52,14 @@ int dagr_array_random_normal(dagr_ctx_t *ctx, uint64_t seed, int ndim, const int
 /* From a C-ordered buffer on the driver (copied at this call). */
 int dagr_array_from_buffer(dagr_ctx_t *ctx, const void *data, int dtype, int ndim,
                            const int64_t *shape, const int64_t *chunks, dagr_array_t **out);
+
+/* A dataset of an HDF5 file, read by the workers chunk by chunk (each worker reads its own
+ * chunks' hyperslabs, so compressed datasets decompress in parallel). chunks as above: auto
+ * groups the dataset's own HDF5 chunks. Errors: DAGR_EIO (missing, unreadable or corrupt file),
+ * DAGR_ENOENT (no such dataset), DAGR_ETYPE (unsupported dtype or more than 8 dimensions),
+ * DAGR_EINVAL (bad chunks). */
+int dagr_array_from_hdf5(dagr_ctx_t *ctx, const char *path, const char *dataset,
+                         const int64_t *chunks, dagr_array_t **out);
 
 /* ---- elementwise (NumPy broadcasting and dtype promotion) ------------------------------ */
 typedef enum dagr_array_op {
@@ -130,6 +140,15 @@ int dagr_array_index(dagr_array_t *a, int nidx, const dagr_index_t *idx, dagr_ar
 /* Computes a into one C-ordered buffer on the driver (result->data; release with
  * dagr_result_release). */
 int dagr_array_compute(dagr_array_t *a, dagr_result_t *result);
+
+/* Writes a to dataset of the HDF5 file path in parallel: each worker writes its chunks into its
+ * own part file under PATH.parts/, then the driver creates PATH (or adds the dataset to an
+ * existing PATH) as a virtual dataset over the parts, under a temporary name renamed at the end,
+ * so PATH never looks complete before it is. Keep PATH.parts/ with PATH (`h5repack -l CONTI`
+ * makes a self-contained copy). gzip_level 0 (none) to 9 adds shuffle + gzip. Errors:
+ * DAGR_EINVAL (bad arguments, 0-d array), DAGR_EIO (directory missing or not writable), and
+ * those of dagr_get. */
+int dagr_array_store(dagr_array_t *a, const char *path, const char *dataset, int gzip_level);
 
 /* Tasks the array's graph has after the optimizations (culling, blockwise fusion, slicing
  * pushed into reads), without running it. */

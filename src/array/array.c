@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "array/array_impl.h"
+#include "hdf5/h5io.h"
 #include "runtime/ctx.h"
 
 static uint64_t next_id = 1;
@@ -44,12 +45,21 @@ static void retain(dagr_array_t *a) {
   a->refs++;
 }
 
+dagr_array_t *dagr_array_retain(dagr_array_t *a) {
+  if (a) retain(a);
+  return a;
+}
+
 void dagr_array_release(dagr_array_t *a) {
   while (a && --a->refs == 0) {
     for (int i = 1; i < a->nin; i++) dagr_array_release(a->in[i]);
     dagr_array_t *first = a->nin > 0 ? a->in[0] : NULL;
     if (a->kind == DAGR__AN_BUFFER) free(a->u.buffer.data);
     if (a->kind == DAGR__AN_INDEX) dagr__ch_slice_plan_free(&a->u.index.plan);
+    if (a->kind == DAGR__AN_H5) {
+      free(a->u.h5.path);
+      free(a->u.h5.dataset);
+    }
     dagr__ch_layout_free(&a->layout);
     free(a);
     a = first; /* iterative on the first input: long chains do not recurse deeply */
@@ -248,6 +258,51 @@ int dagr_array_from_buffer(dagr_ctx_t *ctx, const void *data, int dtype, int ndi
     return dagr__array_err(ctx, DAGR_ENOMEM, "from_buffer: cannot copy %zu bytes", bytes);
   }
   memcpy((*out)->u.buffer.data, data, bytes);
+  return DAGR_OK;
+}
+
+int dagr_array_from_hdf5(dagr_ctx_t *ctx, const char *path, const char *dataset,
+                         const int64_t *chunks, dagr_array_t **out) {
+  int rc = check_ctx(ctx);
+  if (rc) return rc;
+  if (!path || !*path || !dataset || !*dataset || !out)
+    return dagr__array_err(ctx, DAGR_EINVAL, "from_hdf5 needs a file, a dataset and out");
+  dagr__h5_info info;
+  char err[DAGR__ERRLEN];
+  rc = dagr__h5_inspect(path, dataset, &info, err, sizeof err);
+  if (rc) return dagr__array_err(ctx, rc, "%s", err);
+  dagr_array_t *a;
+  rc = dagr__array_new(ctx, DAGR__AN_H5, info.dtype, &a);
+  if (rc) return rc;
+  /* "auto" groups whole HDF5 chunks toward the chunk-size target, so no HDF5 chunk is read
+   * (and decompressed) by two tasks. */
+  dagr__ch_spec_t spec;
+  dagr__ch_spec_init(&spec);
+  spec.itemsize = dagr_dtype_size(info.dtype);
+  spec.target_bytes = DAGR_ARRAY_CHUNK_BYTES;
+  int chunked = 0;
+  for (int i = 0; i < info.ndim; i++) chunked |= info.chunk[i] > 0;
+  spec.storage_chunks = chunked ? info.chunk : NULL;
+  for (int i = 0; i < info.ndim; i++) {
+    int64_t c = chunks ? chunks[i] : 0;
+    if (c == 0)
+      spec.axis[i].kind = DAGR__CH_AUTO;
+    else if (c == -1)
+      spec.axis[i].kind = DAGR__CH_WHOLE;
+    else {
+      spec.axis[i].kind = DAGR__CH_SIZE;
+      spec.axis[i].size = c;
+    }
+  }
+  rc = dagr__ch_normalize(info.ndim, info.shape, &spec, &a->layout, err, sizeof err);
+  a->u.h5.path = strdup(path);
+  a->u.h5.dataset = strdup(dataset);
+  if (rc || !a->u.h5.path || !a->u.h5.dataset) {
+    dagr_array_release(a);
+    return rc ? dagr__array_err(ctx, rc, "%s:%s: %s", path, dataset, err)
+              : dagr__array_err(ctx, DAGR_ENOMEM, "out of memory");
+  }
+  *out = a;
   return DAGR_OK;
 }
 

@@ -19,7 +19,8 @@ enum {
   DAGR__AN_EW, /* elementwise: fused with neighbouring elementwise nodes when lowered */
   DAGR__AN_REDUCE,
   DAGR__AN_TRANSPOSE,
-  DAGR__AN_INDEX
+  DAGR__AN_INDEX,
+  DAGR__AN_H5 /* a dataset read chunk by chunk by the workers */
 };
 
 /* Elementwise node operations beyond the public ones. */
@@ -73,6 +74,10 @@ struct dagr_array {
     struct {
       dagr__ch_slice_plan_t plan;
     } index;
+    struct {
+      char *path;
+      char *dataset;
+    } h5;
   } u;
 };
 
@@ -100,6 +105,8 @@ int dagr__array_kernels_register(void);
 #define DAGR__K_RED_FINAL   "array.reduce_final"
 #define DAGR__K_TRANSPOSE   "array.transpose"
 #define DAGR__K_SLICE       "array.slice"
+#define DAGR__K_H5READ      "array.h5read"
+#define DAGR__K_H5STORE     "array.h5store"
 
 /* The fused elementwise program, as the "prog" parameter of array.ew: DAGR__EW_INSN ints per
  * instruction {opcode, dtype, dst, a, b, c}. Registers hold one block of values each. */

@@ -245,6 +245,8 @@ int dagr__kernel_ew(dagr_kctx_t *k);
 int dagr__kernel_reduce_partial(dagr_kctx_t *k);
 int dagr__kernel_reduce_combine(dagr_kctx_t *k);
 int dagr__kernel_reduce_final(dagr_kctx_t *k);
+int dagr__kernel_h5read(dagr_kctx_t *k);
+int dagr__kernel_h5store(dagr_kctx_t *k);
 
 int dagr__array_kernels_register(void) {
   static const struct {
@@ -259,7 +261,9 @@ int dagr__array_kernels_register(void) {
            {DAGR__K_RED_COMBINE, dagr__kernel_reduce_combine},
            {DAGR__K_RED_FINAL, dagr__kernel_reduce_final},
            {DAGR__K_TRANSPOSE, k_transpose},
-           {DAGR__K_SLICE, k_slice}};
+           {DAGR__K_SLICE, k_slice},
+           {DAGR__K_H5READ, dagr__kernel_h5read},
+           {DAGR__K_H5STORE, dagr__kernel_h5store}};
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
     int rc = dagr_kernel_register(t[i].name, t[i].fn);
     if (rc) return rc;

@@ -4,7 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dirent.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "array/array_impl.h"
+#include "hdf5/h5io.h"
 #include "runtime/ctx.h"
 
 /* Optimizations done here, at the expression level, before any task exists:
@@ -13,7 +20,9 @@
  *  - blockwise fusion: a connected region of elementwise nodes becomes ONE task per output
  *    chunk running a register program (k_ew.c) that makes one pass over memory, instead of one
  *    task and one temporary chunk per operation; linear chains of elementwise operations are
- *    the common case of such a region. */
+ *    the common case of such a region;
+ *  - slicing pushed into HDF5 reads: indexing a dataset with positive steps reads only the
+ *    selected hyperslab of each chunk (no read-then-slice task pair, no unneeded bytes). */
 
 typedef struct lower {
   dagr_ctx_t *ctx;
@@ -170,6 +179,41 @@ static int lower_source(lower *L, dagr_array_t *a) {
     rc = add_task(L, key, kernel, p, NULL, 0);
     if (rc) return rc;
     block++;
+  } while (next_index(&a->layout, idx));
+  return DAGR_OK;
+}
+
+/* One read task: hyperslab (start, count, stride) of the dataset, chunk shape `shape`. */
+static int add_read(lower *L, const dagr_array_t *h, const char *key, const int64_t *start,
+                    const int64_t *count, const int64_t *stride, int nd, const int64_t *shape,
+                    int ond) {
+  dagr_params_t *p;
+  if (dagr_params_create(&p)) return DAGR_ENOMEM;
+  int rc = dagr_params_set_string(p, "path", h->u.h5.path);
+  rc |= dagr_params_set_string(p, "dataset", h->u.h5.dataset);
+  rc |= dagr_params_set_int(p, "dtype", h->dtype);
+  rc |= dagr_params_set_int_array(p, "start", start, (size_t)nd);
+  rc |= dagr_params_set_int_array(p, "count", count, (size_t)nd);
+  rc |= dagr_params_set_int_array(p, "stride", stride, (size_t)nd);
+  rc |= dagr_params_set_int_array(p, "shape", shape, (size_t)ond);
+  if (rc) {
+    dagr_params_free(p);
+    return DAGR_ENOMEM;
+  }
+  return add_task(L, key, DAGR__K_H5READ, p, NULL, 0);
+}
+
+static int lower_h5(lower *L, dagr_array_t *a) {
+  int64_t idx[DAGR_MAX_NDIM] = {0}, shape[DAGR_MAX_NDIM], start[DAGR_MAX_NDIM], ones[DAGR_MAX_NDIM];
+  char key[256];
+  int nd = a->layout.ndim;
+  for (int d = 0; d < nd; d++) ones[d] = 1;
+  do {
+    block_shape(&a->layout, idx, shape);
+    for (int d = 0; d < nd; d++) start[d] = a->layout.offsets[d][idx[d]];
+    block_key(a, idx, key, sizeof key);
+    int rc = add_read(L, a, key, start, shape, ones, nd, shape, nd);
+    if (rc) return rc;
   } while (next_index(&a->layout, idx));
   return DAGR_OK;
 }
@@ -500,9 +544,37 @@ static int lower_transpose(lower *L, dagr_array_t *t) {
   return DAGR_OK;
 }
 
+/* Indexing a dataset with positive steps: each output chunk is one strided hyperslab read. */
+static int index_pushdown(lower *L, dagr_array_t *s, int *done) {
+  dagr_array_t *a = s->in[0];
+  const dagr__ch_slice_plan_t *plan = &s->u.index.plan;
+  int nd = a->layout.ndim;
+  *done = 0;
+  if (a->kind != DAGR__AN_H5) return DAGR_OK;
+  for (int d = 0; d < nd; d++)
+    if (plan->step[d] <= 0) return DAGR_OK;
+  int64_t idx[DAGR_MAX_NDIM] = {0}, in[DAGR_MAX_NDIM], start[DAGR_MAX_NDIM], step[DAGR_MAX_NDIM],
+          count[DAGR_MAX_NDIM], shape[DAGR_MAX_NDIM];
+  char key[256], err[DAGR__ERRLEN];
+  do {
+    int rc = dagr__ch_slice_block(plan, idx, in, start, step, count, err, sizeof err);
+    if (rc) return dagr__array_err(L->ctx, rc, "%s", err);
+    for (int d = 0; d < nd; d++) start[d] += a->layout.offsets[d][in[d]];
+    int ond = block_shape(&s->layout, idx, shape);
+    block_key(s, idx, key, sizeof key);
+    rc = add_read(L, a, key, start, count, step, nd, shape, ond);
+    if (rc) return rc;
+  } while (next_index(&s->layout, idx));
+  *done = 1;
+  return DAGR_OK;
+}
+
 static int lower_index(lower *L, dagr_array_t *s) {
   dagr_array_t *a = s->in[0];
-  int rc = lower_node(L, a);
+  int pushed;
+  int rc = index_pushdown(L, s, &pushed);
+  if (rc || pushed) return rc;
+  rc = lower_node(L, a);
   if (rc) return rc;
   const dagr__ch_slice_plan_t *plan = &s->u.index.plan;
   int nd = a->layout.ndim;
@@ -545,6 +617,8 @@ static int lower_node(lower *L, dagr_array_t *a) {
     return lower_transpose(L, a);
   case DAGR__AN_INDEX:
     return lower_index(L, a);
+  case DAGR__AN_H5:
+    return lower_h5(L, a);
   default:
     return lower_source(L, a);
   }
@@ -655,6 +729,155 @@ done:
   free(kp);
   free(keys);
   free(out);
+  dagr_graph_free(g);
+  return rc;
+}
+
+/* ---- store ------------------------------------------------------------------------------ */
+
+/* A file-name-safe form of a dataset path ("/g/x" -> "g_x"). */
+static void sanitize(const char *in, char *out, size_t len) {
+  size_t k = 0;
+  for (const char *p = in; *p && k + 1 < len; p++) {
+    if (*p == '/' && k == 0) continue;
+    out[k++] = (char)((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                              (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'
+                          ? *p
+                          : '_');
+  }
+  out[k] = '\0';
+}
+
+/* Part files are named DATASET@TOKEN-rankR.h5 ('@' never appears in a sanitized name). With
+ * keep set, removes the parts of DATASET from other (older) stores; with keep NULL, removes the
+ * parts of store `token` (after a failure: an existing output keeps its own parts). */
+static void remove_parts(const char *dir, const char *dname, const char *token, int keep) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *e;
+  size_t np = strlen(dname), nt = strlen(token);
+  char path[4096];
+  while ((e = readdir(d)) != NULL) {
+    if (strncmp(e->d_name, dname, np) != 0 || e->d_name[np] != '@') continue;
+    int mine = strncmp(e->d_name, token, nt) == 0 && e->d_name[nt] == '-';
+    if (mine == keep) continue;
+    if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path) unlink(path);
+  }
+  closedir(d);
+}
+
+int dagr_array_store(dagr_array_t *a, const char *path, const char *dataset, int gzip_level) {
+  if (!a) return DAGR_EINVAL;
+  dagr_ctx_t *ctx = a->ctx;
+  if (!path || !*path || !dataset || !*dataset)
+    return dagr__array_err(ctx, DAGR_EINVAL, "store needs a file path and a dataset name");
+  if (gzip_level < 0 || gzip_level > 9)
+    return dagr__array_err(ctx, DAGR_EINVAL, "gzip level %d is not in 0..9", gzip_level);
+  if (a->layout.ndim == 0)
+    return dagr__array_err(ctx, DAGR_EINVAL, "store needs an array with at least 1 dimension");
+  /* The directory must exist: say so now rather than from every worker. */
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash)
+    *slash = '\0';
+  else
+    snprintf(dir, sizeof dir, ".");
+  struct stat st;
+  if (stat(dir[0] ? dir : "/", &st) != 0 || !S_ISDIR(st.st_mode) ||
+      access(dir[0] ? dir : "/", W_OK) != 0)
+    return dagr__array_err(ctx, DAGR_EIO, "cannot write '%s': directory '%s' %s", path, dir,
+                           errno == ENOENT ? "does not exist" : "is not writable");
+  char parts[4096], dname[256], token[512];
+  if (snprintf(parts, sizeof parts, "%s.parts", path) >= (int)sizeof parts)
+    return dagr__array_err(ctx, DAGR_EINVAL, "path too long: '%s'", path);
+  if (mkdir(parts, 0777) != 0 && errno != EEXIST)
+    return dagr__array_err(ctx, DAGR_EIO, "cannot create '%s': %s", parts, strerror(errno));
+  sanitize(dataset, dname, sizeof dname);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  snprintf(token, sizeof token, "%s@%llx%lx%x", dname, (unsigned long long)ts.tv_sec,
+           (unsigned long)ts.tv_nsec, (unsigned)getpid());
+
+  dagr_graph_t *g;
+  int rc = build(a, &g);
+  if (rc) return rc;
+  lower L = {ctx, g, NULL, 0, 0};
+  const dagr__ch_layout_t *l = &a->layout;
+  int nd = l->ndim;
+  int64_t nblocks = 1;
+  for (int d = 0; d < nd; d++) nblocks *= l->nblocks[d];
+  char(*keys)[256] = malloc(sizeof *keys * (size_t)nblocks);
+  const char **kp = malloc(sizeof *kp * (size_t)nblocks);
+  dagr_result_t *res = calloc((size_t)nblocks, sizeof *res);
+  dagr__h5_block *blocks = calloc((size_t)nblocks, sizeof *blocks);
+  char(*ppaths)[4096] = malloc(sizeof *ppaths * (size_t)nblocks);
+  if (!keys || !kp || !res || !blocks || !ppaths) {
+    rc = dagr__array_err(ctx, DAGR_ENOMEM, "out of memory planning the store");
+    goto done;
+  }
+  int64_t cshape[DAGR_MAX_NDIM], idx[DAGR_MAX_NDIM] = {0}, b = 0;
+  for (int d = 0; d < nd; d++) cshape[d] = l->chunks[d][0] > 0 ? l->chunks[d][0] : 1;
+  do {
+    int64_t start[DAGR_MAX_NDIM];
+    for (int d = 0; d < nd; d++) start[d] = l->offsets[d][idx[d]];
+    dagr_params_t *p;
+    if (dagr_params_create(&p)) {
+      rc = DAGR_ENOMEM;
+      goto done;
+    }
+    int prc = dagr_params_set_string(p, "parts", parts);
+    prc |= dagr_params_set_string(p, "dataset", dataset);
+    prc |= dagr_params_set_string(p, "token", token);
+    prc |= dagr_params_set_int(p, "gzip", gzip_level);
+    prc |= dagr_params_set_int_array(p, "start", start, (size_t)nd);
+    prc |= dagr_params_set_int_array(p, "gshape", l->shape, (size_t)nd);
+    prc |= dagr_params_set_int_array(p, "chunk", cshape, (size_t)nd);
+    if (prc) {
+      dagr_params_free(p);
+      rc = DAGR_ENOMEM;
+      goto done;
+    }
+    char dep[256];
+    block_key(a, idx, dep, sizeof dep);
+    key_of(keys[b], sizeof keys[b], "store", a->id, "", nd, idx);
+    kp[b] = keys[b];
+    const char *deps[1] = {dep};
+    rc = add_task(&L, keys[b], DAGR__K_H5STORE, p, deps, 1);
+    if (rc) goto done;
+    block_shape(l, idx, blocks[b].count);
+    memcpy(blocks[b].start, start, sizeof start);
+    b++;
+  } while (next_index(l, idx));
+  rc = dagr_get(ctx, g, kp, (size_t)nblocks, res);
+  if (rc) goto done;
+  for (int64_t i = 0; i < nblocks; i++) {
+    int64_t rank = 0;
+    dagr_result_int64(&res[i], &rank);
+    if (snprintf(ppaths[i], sizeof ppaths[i], "%s/%s-rank%lld.h5", parts, token, (long long)rank) >=
+        (int)sizeof ppaths[i]) {
+      rc = dagr__array_err(ctx, DAGR_EINVAL, "path too long: '%s'", parts);
+      goto done;
+    }
+    blocks[i].part_path = ppaths[i];
+  }
+  char err[DAGR__ERRLEN];
+  rc = dagr__h5_assemble(path, dataset, a->dtype, nd, l->shape, (size_t)nblocks, blocks, err,
+                         sizeof err);
+  if (rc) {
+    dagr__array_err(ctx, rc, "%s", err);
+    goto done;
+  }
+  remove_parts(parts, dname, token, 1); /* earlier stores of this dataset */
+done:
+  if (rc) remove_parts(parts, dname, token, 0);
+  if (res)
+    for (int64_t i = 0; i < nblocks; i++) dagr_result_release(&res[i]);
+  free(res);
+  free(blocks);
+  free(ppaths);
+  free(kp);
+  free(keys);
   dagr_graph_free(g);
   return rc;
 }

@@ -11,6 +11,7 @@
 int dagr_cli_run(dagr_ctx_t *ctx, int argc, char **argv);
 int dagr_cli_bench(dagr_ctx_t *ctx, int argc, char **argv);
 int dagr_cli_demo(dagr_ctx_t *ctx, int argc, char **argv);
+int dagr_cli_eval(dagr_ctx_t *ctx, int argc, char **argv);
 
 /* Writes a JSON string literal (quoted, escaped). */
 void dagr_cli_json_string(FILE *out, const char *s);

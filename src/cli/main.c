@@ -11,6 +11,8 @@ static void usage(FILE *out) {
                "  run GRAPH.json             compute the graph's outputs, print them as JSON\n"
                "  info                       describe every rank (host, role, threads, store)\n"
                "  demo                       run the built-in demonstration graph\n"
+          "  eval 'EXPR' NAME=FILE.h5:/dataset ... [--out FILE.h5:/dataset] [--chunks auto|N,N,..]\n"
+          "       [--gzip]              evaluate a NumPy-like expression over HDF5 datasets\n"
                "  bench throughput [--tasks N] [--width W] [--reps R]\n"
                "  bench chain [--tasks N] [--reps R]\n"
                "  bench transfer [--bytes B] [--reps R]\n"
@@ -145,7 +147,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (strcmp(cmd, "run") != 0 && strcmp(cmd, "info") != 0 && strcmp(cmd, "bench") != 0 &&
-      strcmp(cmd, "demo") != 0) {
+      strcmp(cmd, "demo") != 0 && strcmp(cmd, "eval") != 0) {
     fprintf(stderr, "dagr: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
@@ -165,6 +167,8 @@ int main(int argc, char **argv) {
     status = dagr_cli_run(ctx, argc - 2, argv + 2);
   } else if (!strcmp(cmd, "bench")) {
     status = dagr_cli_bench(ctx, argc - 2, argv + 2);
+  } else if (!strcmp(cmd, "eval")) {
+    status = dagr_cli_eval(ctx, argc - 2, argv + 2);
   } else if (!strcmp(cmd, "demo")) {
     status = dagr_cli_demo(ctx, argc - 2, argv + 2);
   } else {
