@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "graph/graph.h"
+#include "hdf5/h5io.h"
 #include "runtime/config.h"
 #include "runtime/ctx.h"
 #include "runtime/registry.h"
@@ -101,6 +102,8 @@ int dagr_finalize(dagr_ctx_t *ctx) {
     if (!rc) rc = lrc;
   }
   if (ctx->sched_ok) dagr__sched_destroy(&ctx->sched);
+  /* Cached HDF5 handles hold file locks other processes may need after this job. */
+  dagr__h5_close_all();
   if (ctx->mpi) {
     int mrc = dagr__mpi_finalize(ctx->mpi);
     if (!rc) rc = mrc;
