@@ -353,6 +353,11 @@ int dagr__kernel_reduce_final(dagr_kctx_t *k) {
       iv = cell[1].i;
       use_int = 1;
       break;
+    case DAGR_RED_ANY:
+    case DAGR_RED_ALL: /* cells hold 0/1 as integers whatever the input class */
+      iv = cell[0].i;
+      use_int = 1;
+      break;
     default:
       if (fl)
         f = cell[0].f;

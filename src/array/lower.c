@@ -735,15 +735,17 @@ done:
 
 /* ---- store ------------------------------------------------------------------------------ */
 
-/* A file-name-safe form of a dataset path ("/g/x" -> "g_x"). */
+/* A file-name-safe, one-to-one form of a dataset path: letters, digits, '.' and '-' stay, every
+ * other byte becomes _XX (hex), so "/g/x" and "g_x" never share part files. */
 static void sanitize(const char *in, char *out, size_t len) {
   size_t k = 0;
-  for (const char *p = in; *p && k + 1 < len; p++) {
-    if (*p == '/' && k == 0) continue;
-    out[k++] = (char)((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                              (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'
-                          ? *p
-                          : '_');
+  for (const unsigned char *p = (const unsigned char *)in; *p && k + 4 < len; p++) {
+    if (*p == '/' && p == (const unsigned char *)in) continue;
+    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+        *p == '-' || *p == '.')
+      out[k++] = (char)*p;
+    else
+      k += (size_t)snprintf(out + k, len - k, "_%02X", *p);
   }
   out[k] = '\0';
 }
