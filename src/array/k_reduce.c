@@ -1,6 +1,7 @@
 /* k_reduce.c: tree-reduction kernels: per-chunk partials, combining partials, and the final values.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "array/array_impl.h"
@@ -195,6 +196,54 @@ static int params(dagr_kctx_t *k, int64_t *red, int64_t *fl) {
   return DAGR_OK;
 }
 
+/* Walks the chunk in C order, calling fn(cell, x) for each element. */
+#define WALK(v, nd, ostride, BODY)                                                                 \
+  do {                                                                                             \
+    int64_t idx_[DAGR_MAX_NDIM] = {0}, o = 0, n_ = 1;                                              \
+    for (int a_ = 0; a_ < (nd); a_++) n_ *= (v)->shape[a_];                                        \
+    for (int64_t i = 0; i < n_; i++) {                                                             \
+      double x = read_word((v)->data, (v)->dtype, i, 1).f;                                         \
+      BODY;                                                                                        \
+      for (int a_ = (nd)-1; a_ >= 0; a_--) {                                                       \
+        idx_[a_]++;                                                                                \
+        o += (ostride)[a_];                                                                        \
+        if (idx_[a_] < (v)->shape[a_]) break;                                                      \
+        o -= idx_[a_] * (ostride)[a_];                                                             \
+        idx_[a_] = 0;                                                                              \
+      }                                                                                            \
+    }                                                                                              \
+  } while (0)
+
+/* Count, mean and M2 of each cell in two passes over the chunk (mean first, then squared
+ * deviations from it, corrected by the deviations' sum): one rounding of a large mean instead
+ * of one per element as in a running update, so var/std stay within about 1e-13 even when the
+ * mean is large against the spread. Partials are then merged pairwise (Chan et al.). */
+static int moments(dagr_kctx_t *k, const dagr_view_t *v, int nd, const int64_t *ostride,
+                   word *cells, int64_t ncell) {
+  double *comp = calloc((size_t)ncell, sizeof *comp);
+  if (!comp) return dagr_kernel_fail(k, "array.reduce_partial: out of memory");
+  WALK(v, nd, ostride, {
+    cells[o * 3].f += 1;
+    cells[o * 3 + 1].f += x;
+  });
+  for (int64_t c = 0; c < ncell; c++)
+    if (cells[c * 3].f > 0) cells[c * 3 + 1].f /= cells[c * 3].f;
+  WALK(v, nd, ostride, {
+    double d = x - cells[o * 3 + 1].f;
+    cells[o * 3 + 2].f += d * d;
+    comp[o] += d;
+  });
+  for (int64_t c = 0; c < ncell; c++) {
+    double n = cells[c * 3].f;
+    if (n > 0) {
+      cells[c * 3 + 2].f -= comp[c] * comp[c] / n;
+      cells[c * 3 + 1].f += comp[c] / n;
+    }
+  }
+  free(comp);
+  return DAGR_OK;
+}
+
 int dagr__kernel_reduce_partial(dagr_kctx_t *k);
 int dagr__kernel_reduce_partial(dagr_kctx_t *k) {
   int64_t red, fl;
@@ -236,6 +285,8 @@ int dagr__kernel_reduce_partial(dagr_kctx_t *k) {
     return dagr_kernel_fail(k, "array.reduce_partial: no room for the partial");
   word *cells = outp;
   for (int64_t c = 0; c < ncell; c++) init_cell((int)red, (int)fl, cells + c * nc);
+  if (red == DAGR_RED_MEAN || red == DAGR_RED_VAR || red == DAGR_RED_STD)
+    return moments(k, &v, nd, ostride, cells, ncell);
   int64_t idx[DAGR_MAX_NDIM] = {0}, o = 0;
   for (int64_t i = 0; i < n; i++) {
     word x = read_word(v.data, v.dtype, i, (int)fl);

@@ -192,7 +192,7 @@ static int eval(ev *e, const dagr_expr_node *n, value *out) {
           if (nd != e->nchunks) {
             dagr_array_release(b->array);
             b->array = NULL;
-            return fail(e, n, "--chunks gives %d sizes but '%s' (%s:%s) has %d dimensions",
+            return fail(e, n, "--chunks gives %d size(s) but '%s' (%s:%s) has %d dimension(s)",
                         e->nchunks, b->name, b->file, b->dataset, nd);
           }
         }
