@@ -136,6 +136,10 @@ typedef struct dagr_index {
  * DAGR_EINVAL (index out of range: names axis and size; step 0; too many indices). */
 int dagr_array_index(dagr_array_t *a, int nidx, const dagr_index_t *idx, dagr_array_t **out);
 
+/* ---- rechunk, concatenate, stack, reshape (src/array/op_shape.c) ------------------------ */
+
+/* ---- matmul, map_blocks, map_overlap (src/array/op_compute.c) --------------------------- */
+
 /* ---- results ---------------------------------------------------------------------------- */
 /* Computes a into one C-ordered buffer on the driver (result->data; release with
  * dagr_result_release). */

@@ -37,7 +37,24 @@ int dagr__array_new(dagr_ctx_t *ctx, int kind, int dtype, dagr_array_t **out) {
   a->id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
   a->kind = kind;
   a->dtype = dtype;
+  a->in = a->in_small;
   *out = a;
+  return DAGR_OK;
+}
+
+int dagr__array_set_inputs(dagr_array_t *a, int n, dagr_array_t *const *in) {
+  if (n > 3) {
+    a->in = calloc((size_t)n, sizeof *a->in);
+    if (!a->in) {
+      a->in = a->in_small;
+      return dagr__array_err(a->ctx, DAGR_ENOMEM, "out of memory");
+    }
+  }
+  for (int i = 0; i < n; i++) {
+    a->in[i] = in[i];
+    in[i]->refs++;
+  }
+  a->nin = n;
   return DAGR_OK;
 }
 
@@ -54,12 +71,14 @@ void dagr_array_release(dagr_array_t *a) {
   while (a && --a->refs == 0) {
     for (int i = 1; i < a->nin; i++) dagr_array_release(a->in[i]);
     dagr_array_t *first = a->nin > 0 ? a->in[0] : NULL;
+    if (a->in != a->in_small) free(a->in);
     if (a->kind == DAGR__AN_BUFFER) free(a->u.buffer.data);
     if (a->kind == DAGR__AN_INDEX) dagr__ch_slice_plan_free(&a->u.index.plan);
     if (a->kind == DAGR__AN_H5) {
       free(a->u.h5.path);
       free(a->u.h5.dataset);
     }
+    if (a->ext_free) a->ext_free(a->ext);
     dagr__ch_layout_free(&a->layout);
     free(a);
     a = first; /* iterative on the first input: long chains do not recurse deeply */

@@ -20,7 +20,8 @@ enum {
   DAGR__AN_REDUCE,
   DAGR__AN_TRANSPOSE,
   DAGR__AN_INDEX,
-  DAGR__AN_H5 /* a dataset read chunk by chunk by the workers */
+  DAGR__AN_H5, /* a dataset read chunk by chunk by the workers */
+  DAGR__AN_EXT /* an operation with its own lowering hook (see struct dagr_array) */
 };
 
 /* Elementwise node operations beyond the public ones. */
@@ -30,6 +31,8 @@ enum {
   DAGR__EW_CONST = 66 /* a broadcast scalar (no inputs) */
 };
 
+struct dagr__lower;
+
 struct dagr_array {
   int refs;
   dagr_ctx_t *ctx;
@@ -38,7 +41,14 @@ struct dagr_array {
   int dtype;
   dagr__ch_layout_t layout;
   int nin;
-  dagr_array_t *in[3];
+  dagr_array_t **in; /* in_small, or malloc'd when an op has more than 3 inputs */
+  dagr_array_t *in_small[3];
+  /* Operations defined outside array.c/lower.c (kind DAGR__AN_EXT) bring their own data, key
+   * name and lowering; the generic code only calls these. */
+  const char *ext_name;
+  int (*ext_lower)(struct dagr__lower *L, dagr_array_t *a);
+  void *ext;
+  void (*ext_free)(void *ext);
   union {
     struct {
       double value;
@@ -80,6 +90,31 @@ struct dagr_array {
     } h5;
   } u;
 };
+
+/* Lowering state: the graph being built and the nodes already lowered into it. */
+typedef struct dagr__lower {
+  dagr_ctx_t *ctx;
+  dagr_graph_t *g;
+  uint64_t *done;
+  size_t ndone, cap;
+} dagr__lower;
+
+/* Lowering helpers for operations in other files. */
+int dagr__lower_node(dagr__lower *L, dagr_array_t *a);
+/* Adds a task (takes ownership of p, which may be NULL). */
+int dagr__lower_add_task(dagr__lower *L, const char *key, const char *kernel, dagr_params_t *p,
+                         const char *const *deps, size_t ndeps);
+/* The Dask-style key of a's block idx: ('name-ID', i, j). */
+void dagr__lower_block_key(const dagr_array_t *a, const int64_t *idx, char *buf, size_t len);
+/* Key of an intermediate: ('NAME-ID' SUFFIX, idx...). */
+void dagr__lower_key(char *buf, size_t len, const char *name, uint64_t id, const char *suffix,
+                     int n, const int64_t *idx);
+/* Next block index of a layout in C order; 0 when done. */
+int dagr__lower_next_index(const dagr__ch_layout_t *l, int64_t *idx);
+/* Shape of block idx; returns ndim. */
+int dagr__lower_block_shape(const dagr__ch_layout_t *l, const int64_t *idx, int64_t *shape);
+/* Gives node a n inputs (retained); more than 3 are allocated. */
+int dagr__array_set_inputs(dagr_array_t *a, int n, dagr_array_t *const *in);
 
 /* Creates a node with one reference, retaining its inputs. */
 int dagr__array_new(dagr_ctx_t *ctx, int kind, int dtype, dagr_array_t **out);

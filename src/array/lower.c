@@ -24,12 +24,7 @@
  *  - slicing pushed into HDF5 reads: indexing a dataset with positive steps reads only the
  *    selected hyperslab of each chunk (no read-then-slice task pair, no unneeded bytes). */
 
-typedef struct lower {
-  dagr_ctx_t *ctx;
-  dagr_graph_t *g;
-  uint64_t *done; /* ids of lowered nodes */
-  size_t ndone, cap;
-} lower;
+typedef dagr__lower lower;
 
 static int lowered(lower *L, uint64_t id) {
   for (size_t i = 0; i < L->ndone; i++)
@@ -619,9 +614,33 @@ static int lower_node(lower *L, dagr_array_t *a) {
     return lower_index(L, a);
   case DAGR__AN_H5:
     return lower_h5(L, a);
+  case DAGR__AN_EXT:
+    return a->ext_lower(L, a);
   default:
     return lower_source(L, a);
   }
+}
+
+int dagr__lower_node(dagr__lower *L, dagr_array_t *a) {
+  return lower_node(L, a);
+}
+int dagr__lower_add_task(dagr__lower *L, const char *key, const char *kernel, dagr_params_t *p,
+                         const char *const *deps, size_t ndeps) {
+  if (!p && dagr_params_create(&p)) return DAGR_ENOMEM;
+  return add_task(L, key, kernel, p, deps, ndeps);
+}
+void dagr__lower_block_key(const dagr_array_t *a, const int64_t *idx, char *buf, size_t len) {
+  block_key(a, idx, buf, len);
+}
+void dagr__lower_key(char *buf, size_t len, const char *name, uint64_t id, const char *suffix,
+                     int n, const int64_t *idx) {
+  key_of(buf, len, name, id, suffix, n, idx);
+}
+int dagr__lower_next_index(const dagr__ch_layout_t *l, int64_t *idx) {
+  return next_index(l, idx);
+}
+int dagr__lower_block_shape(const dagr__ch_layout_t *l, const int64_t *idx, int64_t *shape) {
+  return block_shape(l, idx, shape);
 }
 
 static int build(dagr_array_t *a, dagr_graph_t **g) {
