@@ -60,6 +60,10 @@ static const char *prefix_of(const dagr_array_t *a) {
     return "reduce";
   case DAGR__AN_TRANSPOSE:
     return "transpose";
+  case DAGR__AN_H5:
+    return "from-hdf5";
+  case DAGR__AN_EXT:
+    return a->ext_name ? a->ext_name : "op";
   default:
     return "getitem";
   }
