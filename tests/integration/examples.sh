@@ -5,6 +5,10 @@ B="${DAGR_TOP_BUILDDIR:-.}"
 MPIRUN="${MPIRUN:-mpirun}"
 pass=0
 fail=0
+# Examples and the demo write under TMPDIR: keep that inside this test and remove it at the end.
+TMPDIR=$(mktemp -d)
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
 run() {
   local name="$1"
   shift
@@ -22,6 +26,12 @@ run() {
 }
 run "graph_demo alone" "$B/examples/graph_demo"
 run "graph_demo -np 3" "$MPIRUN" -np 3 "$B/examples/graph_demo"
+run "h5_stats alone" "$B/examples/h5_stats"
+run "h5_stats -np 3" "$MPIRUN" -np 3 "$B/examples/h5_stats"
+run "normalize alone" "$B/examples/normalize"
+run "normalize -np 4" "$MPIRUN" -np 4 "$B/examples/normalize"
+run "dagr demo graph alone" "$B/dagr" demo graph
+run "dagr demo graph -np 3" "$MPIRUN" -np 3 "$B/dagr" demo graph
 run "dagr demo alone" "$B/dagr" demo
 run "dagr demo -np 3" "$MPIRUN" -np 3 "$B/dagr" demo
 run "dagr info -np 2" "$MPIRUN" -np 2 "$B/dagr" info
