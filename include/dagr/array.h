@@ -137,8 +137,85 @@ typedef struct dagr_index {
 int dagr_array_index(dagr_array_t *a, int nidx, const dagr_index_t *idx, dagr_array_t **out);
 
 /* ---- rechunk, concatenate, stack, reshape (src/array/op_shape.c) ------------------------ */
+/* The same values with other chunks: per axis a positive length (ragged last chunk), -1 for the
+ * whole axis or 0 for auto (chunks NULL: auto everywhere). A rechunk to the current chunks
+ * returns a itself (one more reference); a rechunk of a rechunk plans from the first one's
+ * input. Each output chunk is one task reading the input chunks it overlaps. Errors:
+ * DAGR_EINVAL (a NULL, out NULL, a chunk length below -1: the message names the axis),
+ * DAGR_ENOMEM. */
+int dagr_array_rechunk(dagr_array_t *a, const int64_t *chunks, dagr_array_t **out);
+/* NumPy concatenate of n >= 1 arrays along axis (negative counts from the end); the dtype is
+ * the promotion of theirs (operands of another dtype are converted). The output's chunks along
+ * axis are the operands' chunks in sequence; on the other axes it takes operand 0's chunks,
+ * rechunking the other operands to them where they differ. Errors: DAGR_EINVAL (n < 1, arrays
+ * or out NULL, a NULL operand or one of another context, 0-d operands, axis out of range,
+ * operands whose number of dimensions or whose lengths off the axis differ: the message names
+ * the operand index, the axis and both shapes), DAGR_ENOMEM. */
+int dagr_array_concatenate(int n, dagr_array_t *const *arrays, int axis, dagr_array_t **out);
+/* NumPy stack: n >= 1 arrays of one shape joined along a new axis (0..ndim, negative counts
+ * from the end), which has chunks of 1. Errors: DAGR_EINVAL (as concatenate; shapes that
+ * differ: names the operand index and both shapes; a result over DAGR_MAX_NDIM dimensions),
+ * DAGR_ENOMEM. */
+int dagr_array_stack(int n, dagr_array_t *const *arrays, int axis, dagr_array_t **out);
+/* NumPy reshape (C order) to ndim axes of shape (one entry may be -1: inferred). Every output
+ * chunk is one input chunk reinterpreted; where a's chunks do not allow that, a is first
+ * rechunked automatically (like dask's reshape_rechunk: merged trailing axes become whole,
+ * split axes get multiples of the trailing new lengths). Reshaping to a's own shape returns a.
+ * Errors: DAGR_EINVAL (a or out NULL, ndim outside 0..DAGR_MAX_NDIM, shape NULL, more than one
+ * -1, a negative length, an element count that differs: "cannot reshape array of size 24 into
+ * shape (5, 5)"), DAGR_ENOMEM. */
+int dagr_array_reshape(dagr_array_t *a, int ndim, const int64_t *shape, dagr_array_t **out);
 
 /* ---- matmul, map_blocks, map_overlap (src/array/op_compute.c) --------------------------- */
+/* NumPy matmul of 1-D or 2-D operands (a 1-D operand is a row vector on the left, a column
+ * vector on the right, and its axis is dropped from the result; 1-D @ 1-D is a 0-d dot product),
+ * as a blocked algorithm calling CBLAS: output block (i, j) sums A_ik @ B_kj, up to 8 pairs
+ * accumulated in one task, longer inner axes in groups summed by a tree. float32 @ float32 gives
+ * float32 (sgemm); every other pair of dtypes gives float64 (dgemm), integers and bools
+ * included (unlike NumPy, which keeps integers: results are exact only while every partial sum
+ * stays below 2^53 in magnitude). OpenBLAS runs one thread per process unless
+ * OPENBLAS_NUM_THREADS is set (several executor threads call gemm at once). Errors: DAGR_EINVAL
+ * (a NULL operand or out, operands of other contexts, operands that are not 1-D or 2-D, inner
+ * dimensions that differ: names both shapes; a's chunks along its last axis that differ from
+ * b's chunks along its first axis: rechunk one of them first), DAGR_ENOMEM. */
+int dagr_array_matmul(dagr_array_t *a, dagr_array_t *b, dagr_array_t **out);
+
+/* Applies the registered kernel `kernel` to corresponding blocks of the n arrays (which must
+ * have the same shape and chunks): one task per block, whose kernel sees the n blocks as its
+ * inputs (dagr_kernel_input 0..n-1) and must output ONE block of the same shape as the blocks,
+ * of dtype `dtype` (dagr_kernel_output); the result has the first array's chunks. A kernel
+ * that outputs another shape or dtype makes the task fail at compute with a message naming the
+ * kernel and both shapes. Errors: DAGR_EINVAL (n < 1, NULL arrays or out, operands of other
+ * contexts or chunked differently: names the operand; unsupported dtype; bad kernel name),
+ * DAGR_EUNKNOWN_KERNEL (no kernel of that name is registered: named in the message; checked
+ * here, before any task runs), DAGR_ENOMEM. */
+int dagr_array_map_blocks(const char *kernel, int n, dagr_array_t *const *arrays, int dtype,
+                          dagr_array_t **out);
+
+/* Boundary conditions of map_overlap at the array's outer edges, as dask's: NONE adds no ghost
+ * cells there (edge blocks get less), CONSTANT pads with the given value, PERIODIC wraps around
+ * to the other edge, REFLECT mirrors the edge including the edge cell itself (dask's 'reflect',
+ * which is numpy.pad's 'symmetric': x1 x0 | x0 x1 x2 ...). */
+enum { DAGR_BOUNDARY_NONE = 0, DAGR_BOUNDARY_CONSTANT, DAGR_BOUNDARY_PERIODIC, DAGR_BOUNDARY_REFLECT };
+
+/* dask's map_overlap: each block is extended by depth[axis] cells of its neighbours on each side
+ * (depth NULL: 0 on every axis; at the outer edges as `boundary` says, `constant` for
+ * DAGR_BOUNDARY_CONSTANT), the registered kernel `kernel` runs on the extended block (its only
+ * input) and must output a block of the same extended shape and of dtype `dtype`, and the ghost
+ * cells are trimmed off again. The result has a's chunks. Two tasks per block (extend + run the
+ * kernel, trim). The built-in 2-D stencils "array.star_stencil" (radius 2: 0.25 x the 4
+ * neighbours at distance 1 + 0.125 x the 4 at distance 2 - 1.5 x the centre) and
+ * "array.smooth5" (radius 1: the mean of the centre and its 4 neighbours), which compute the
+ * interior of the extended block and leave its outermost `radius` cells 0 (so with boundary
+ * NONE the result is 0 within `radius` of the array's edges, as dask gives), run FUSED when
+ * every depth is at least their radius: one task per block reading only the block and its face
+ * neighbours, with no extended copy. Errors: DAGR_EINVAL (a or out NULL, unsupported dtype,
+ * unknown boundary, a negative depth, a depth larger than the smallest chunk along its axis:
+ * names the axis, as dask requires; a built-in stencil on an array that is not 2-D float32 or
+ * float64 or with another output dtype; bad kernel name), DAGR_EUNKNOWN_KERNEL (kernel not
+ * registered: named in the message, checked here), DAGR_ENOMEM. */
+int dagr_array_map_overlap(const char *kernel, dagr_array_t *a, const int64_t *depth, int boundary,
+                           double constant, int dtype, dagr_array_t **out);
 
 /* ---- results ---------------------------------------------------------------------------- */
 /* Computes a into one C-ordered buffer on the driver (result->data; release with
