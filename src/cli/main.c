@@ -6,19 +6,21 @@
 #include "cli/cli.h"
 
 static void usage(FILE *out) {
-  fprintf(out, "usage: dagr COMMAND [ARGS]   (alone, or under mpirun/srun: rank 0 schedules, the\n"
-               "                              other ranks are workers)\n"
-               "  run GRAPH.json             compute the graph's outputs, print them as JSON\n"
-               "  info                       describe every rank (host, role, threads, store)\n"
-               "  demo                       the main job: a sample HDF5 field, column statistics,\n"
-          "                             normalization and stencil smoothing, written to HDF5\n"
-          "  demo graph                 the built-in task-graph demo (no files)\n"
-          "  eval 'EXPR' NAME=FILE.h5:/dataset ... [--out FILE.h5:/dataset] [--chunks auto|N,N,..]\n"
-          "       [--gzip]              evaluate a NumPy-like expression over HDF5 datasets\n"
-               "  bench throughput [--tasks N] [--width W] [--reps R]\n"
-               "  bench chain [--tasks N] [--reps R]\n"
-               "  bench transfer [--bytes B] [--reps R]\n"
-               "  version                    print the version\n");
+  fprintf(
+      out,
+      "usage: dagr COMMAND [ARGS]   (alone, or under mpirun/srun: rank 0 schedules, the\n"
+      "                              other ranks are workers)\n"
+      "  run GRAPH.json             compute the graph's outputs, print them as JSON\n"
+      "  info                       describe every rank (host, role, threads, store)\n"
+      "  demo                       the main job: a sample HDF5 field, column statistics,\n"
+      "                             normalization and stencil smoothing, written to HDF5\n"
+      "  demo graph                 the built-in task-graph demo (no files)\n"
+      "  eval 'EXPR' NAME=FILE.h5:/dataset ... [--out FILE.h5:/dataset] [--chunks auto|N,N,..]\n"
+      "       [--gzip]              evaluate a NumPy-like expression over HDF5 datasets\n"
+      "  bench throughput [--tasks N] [--width W] [--reps R]\n"
+      "  bench chain [--tasks N] [--reps R]\n"
+      "  bench transfer [--bytes B] [--reps R]\n"
+      "  version                    print the version\n");
 }
 
 static double now(void) {
@@ -167,12 +169,10 @@ int main(int argc, char **argv) {
   } else if (!strcmp(cmd, "eval")) {
     status = dagr_cli_eval(ctx, argc - 2, argv + 2);
   } else if (!strcmp(cmd, "demo")) {
-    if (argc == 3 && !strcmp(argv[2], "graph")) status = graph_demo(ctx);
-    else if (argc == 2) status = graph_demo(ctx);
-    else {
-      fprintf(stderr, "dagr demo: unknown argument '%s'\n", argv[2]);
-      status = 2;
-    }
+    if (argc == 3 && !strcmp(argv[2], "graph"))
+      status = graph_demo(ctx);
+    else
+      status = dagr_cli_demo(ctx, argc - 2, argv + 2);
   } else {
     status = dagr_info_print(ctx, stdout) == DAGR_OK ? 0 : 1;
     if (status) fprintf(stderr, "dagr info: %s\n", dagr_last_error(ctx));

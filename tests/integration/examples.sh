@@ -32,8 +32,10 @@ run "normalize alone" "$B/examples/normalize"
 run "normalize -np 4" "$MPIRUN" -np 4 "$B/examples/normalize"
 run "dagr demo graph alone" "$B/dagr" demo graph
 run "dagr demo graph -np 3" "$MPIRUN" -np 3 "$B/dagr" demo graph
+# The HDF5 demo at a test-sized field (the default is 256 MiB).
+export DAGR_DEMO_ROWS=300 DAGR_DEMO_COLS=500
 run "dagr demo alone" "$B/dagr" demo
-run "dagr demo -np 3" "$MPIRUN" -np 3 "$B/dagr" demo
+run "dagr demo -np 3" "$MPIRUN" -np 3 -x DAGR_DEMO_ROWS -x DAGR_DEMO_COLS "$B/dagr" demo
 run "dagr info -np 2" "$MPIRUN" -np 2 "$B/dagr" info
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
