@@ -110,13 +110,21 @@ static int map_binop(int op) {
 }
 
 static int eval_binary(ev *e, const dagr_expr_node *n, value *out) {
-  if (n->u.binop == DAGR_EXPR_MATMUL)
-    return fail(e, n, "matrix multiplication (@) is not supported by dagr eval yet");
   value x = {0}, y = {0};
   if (eval(e, n->args[0], &x) || eval(e, n->args[1], &y)) {
     drop(&x);
     drop(&y);
     return -1;
+  }
+  if (n->u.binop == DAGR_EXPR_MATMUL) {
+    int rc = 0;
+    if (!x.a || !y.a)
+      rc = fail(e, n, "matmul: both operands of @ must be arrays, not numbers");
+    else if (dagr_array_matmul(x.a, y.a, &out->a))
+      rc = api_fail(e, n);
+    drop(&x);
+    drop(&y);
+    return rc;
   }
   int op = map_binop((int)n->u.binop), rc = 0;
   if (!x.a && !y.a) {
