@@ -153,7 +153,10 @@ static word read_word(const void *p, int dt, int64_t k, int fl) {
     w.i = b[k];
     break;
   }
-  if (fl && dt != DAGR_DTYPE_FLOAT64 && dt != DAGR_DTYPE_FLOAT32) w.f = (double)w.i;
+  if (fl && dt != DAGR_DTYPE_FLOAT64 && dt != DAGR_DTYPE_FLOAT32) {
+    int64_t iv = w.i;
+    w.f = (double)iv;
+  }
   return w;
 }
 

@@ -706,7 +706,7 @@ int dagr_array_compute(dagr_array_t *a, dagr_result_t *result) {
   rc = dagr_get(ctx, g, kp, (size_t)nblocks, parts);
   if (rc) goto done;
   /* Copy each block into its place in the C-ordered result. */
-  int64_t gst[DAGR_MAX_NDIM], st = 1;
+  int64_t gst[DAGR_MAX_NDIM] = {0}, st = 1;
   for (int d = l->ndim - 1; d >= 0; d--) {
     gst[d] = st;
     st *= l->shape[d];
