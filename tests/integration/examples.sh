@@ -30,6 +30,10 @@ run "h5_stats alone" "$B/examples/h5_stats"
 run "h5_stats -np 3" "$MPIRUN" -np 3 "$B/examples/h5_stats"
 run "normalize alone" "$B/examples/normalize"
 run "normalize -np 4" "$MPIRUN" -np 4 "$B/examples/normalize"
+run "heat2d alone" "$B/examples/heat2d"
+run "heat2d -np 3" "$MPIRUN" -np 3 "$B/examples/heat2d"
+run "matmul alone" "$B/examples/matmul"
+run "matmul -np 4" "$MPIRUN" -np 4 "$B/examples/matmul"
 run "dagr demo graph alone" "$B/dagr" demo graph
 run "dagr demo graph -np 3" "$MPIRUN" -np 3 "$B/dagr" demo graph
 # The HDF5 demo at a test-sized field (the default is 256 MiB).
