@@ -217,25 +217,127 @@ static int params(dagr_kctx_t *k, int64_t *red, int64_t *fl) {
     }                                                                                              \
   } while (0)
 
+/* Fast paths for float chunks, row by row along the last axis (contiguous in memory): a row
+ * either folds into one cell (last axis reduced: a tight sum with several accumulators the
+ * compiler vectorizes) or spreads over consecutive cells (last axis kept). Generic element
+ * walking costs a dtype switch and a call per element; these loops run at memory speed. */
+#define ROWS_BEGIN(v, nd, ostride)                                                                 \
+  int64_t last_ = (nd) ? (v)->shape[(nd)-1] : 1, n_ = 1;                                           \
+  for (int a_ = 0; a_ < (nd); a_++) n_ *= (v)->shape[a_];                                          \
+  int64_t rows_ = last_ ? n_ / last_ : 0, idx_[DAGR_MAX_NDIM] = {0}, o = 0;                        \
+  int folds_ = (nd) == 0 || (ostride)[(nd)-1] == 0;                                                \
+  for (int64_t r_ = 0; r_ < rows_; r_++) {
+#define ROWS_END(v, nd, ostride)                                                                   \
+  for (int a_ = (nd)-2; a_ >= 0; a_--) {                                                           \
+    idx_[a_]++;                                                                                    \
+    o += (ostride)[a_];                                                                            \
+    if (idx_[a_] < (v)->shape[a_]) break;                                                          \
+    o -= idx_[a_] * (ostride)[a_];                                                                 \
+    idx_[a_] = 0;                                                                                  \
+  }                                                                                                \
+  }
+
+#define DEF_ROW_SUM(NAME, T)                                                                       \
+  static void NAME(const dagr_view_t *v, int nd, const int64_t *ostride, word *cells, int st,      \
+                   int comp, int count) {                                                          \
+    const T *d = v->data;                                                                          \
+    ROWS_BEGIN(v, nd, ostride)                                                                     \
+    const T *row = d + r_ * last_;                                                                 \
+    if (folds_) {                                                                                  \
+      double s0 = 0, s1 = 0, s2 = 0, s3 = 0;                                                       \
+      int64_t j = 0;                                                                               \
+      for (; j + 4 <= last_; j += 4) {                                                             \
+        s0 += row[j];                                                                              \
+        s1 += row[j + 1];                                                                          \
+        s2 += row[j + 2];                                                                          \
+        s3 += row[j + 3];                                                                          \
+      }                                                                                            \
+      for (; j < last_; j++) s0 += row[j];                                                         \
+      cells[o * st + comp].f += (s0 + s1) + (s2 + s3);                                             \
+      if (count >= 0) cells[o * st + count].f += (double)last_;                                    \
+    } else {                                                                                       \
+      for (int64_t j = 0; j < last_; j++) {                                                        \
+        cells[(o + j) * st + comp].f += row[j];                                                    \
+        if (count >= 0) cells[(o + j) * st + count].f += 1;                                        \
+      }                                                                                            \
+    }                                                                                              \
+    ROWS_END(v, nd, ostride)                                                                       \
+  }
+DEF_ROW_SUM(row_sum_f64, double)
+DEF_ROW_SUM(row_sum_f32, float)
+
+/* Squared deviations from each cell's mean (component 1), and their plain sum for the
+ * correction term, row by row. */
+#define DEF_ROW_DEV(NAME, T)                                                                       \
+  static void NAME(const dagr_view_t *v, int nd, const int64_t *ostride, word *cells,              \
+                   double *comp) {                                                                 \
+    const T *d = v->data;                                                                          \
+    ROWS_BEGIN(v, nd, ostride)                                                                     \
+    const T *row = d + r_ * last_;                                                                 \
+    if (folds_) {                                                                                  \
+      double m = cells[o * 3 + 1].f, q0 = 0, q1 = 0, c0 = 0, c1 = 0;                               \
+      int64_t j = 0;                                                                               \
+      for (; j + 2 <= last_; j += 2) {                                                             \
+        double a = row[j] - m, b = row[j + 1] - m;                                                 \
+        q0 += a * a;                                                                               \
+        q1 += b * b;                                                                               \
+        c0 += a;                                                                                   \
+        c1 += b;                                                                                   \
+      }                                                                                            \
+      for (; j < last_; j++) {                                                                     \
+        double a = row[j] - m;                                                                     \
+        q0 += a * a;                                                                               \
+        c0 += a;                                                                                   \
+      }                                                                                            \
+      cells[o * 3 + 2].f += q0 + q1;                                                               \
+      comp[o] += c0 + c1;                                                                          \
+    } else {                                                                                       \
+      for (int64_t j = 0; j < last_; j++) {                                                        \
+        double a = row[j] - cells[(o + j) * 3 + 1].f;                                              \
+        cells[(o + j) * 3 + 2].f += a * a;                                                         \
+        comp[o + j] += a;                                                                          \
+      }                                                                                            \
+    }                                                                                              \
+    ROWS_END(v, nd, ostride)                                                                       \
+  }
+DEF_ROW_DEV(row_dev_f64, double)
+DEF_ROW_DEV(row_dev_f32, float)
+
 /* Count, mean and M2 of each cell in two passes over the chunk (mean first, then squared
  * deviations from it, corrected by the deviations' sum): one rounding of a large mean instead
  * of one per element as in a running update, so var/std stay within about 1e-13 even when the
  * mean is large against the spread. Partials are then merged pairwise (Chan et al.). */
 static int moments(dagr_kctx_t *k, const dagr_view_t *v, int nd, const int64_t *ostride,
-                   word *cells, int64_t ncell) {
+                   word *cells, int64_t ncell, int need_m2) {
   double *comp = calloc((size_t)ncell, sizeof *comp);
   if (!comp) return dagr_kernel_fail(k, "array.reduce_partial: out of memory");
-  WALK(v, nd, ostride, {
-    cells[o * 3].f += 1;
-    cells[o * 3 + 1].f += x;
-  });
+  int f64 = v->dtype == DAGR_DTYPE_FLOAT64, f32 = v->dtype == DAGR_DTYPE_FLOAT32;
+  if (f64)
+    row_sum_f64(v, nd, ostride, cells, 3, 1, 0);
+  else if (f32)
+    row_sum_f32(v, nd, ostride, cells, 3, 1, 0);
+  else
+    WALK(v, nd, ostride, {
+      cells[o * 3].f += 1;
+      cells[o * 3 + 1].f += x;
+    });
   for (int64_t c = 0; c < ncell; c++)
     if (cells[c * 3].f > 0) cells[c * 3 + 1].f /= cells[c * 3].f;
-  WALK(v, nd, ostride, {
-    double d = x - cells[o * 3 + 1].f;
-    cells[o * 3 + 2].f += d * d;
-    comp[o] += d;
-  });
+  /* A mean needs no second moment: skip the second pass. */
+  if (!need_m2) {
+    free(comp);
+    return DAGR_OK;
+  }
+  if (f64)
+    row_dev_f64(v, nd, ostride, cells, comp);
+  else if (f32)
+    row_dev_f32(v, nd, ostride, cells, comp);
+  else
+    WALK(v, nd, ostride, {
+      double d = x - cells[o * 3 + 1].f;
+      cells[o * 3 + 2].f += d * d;
+      comp[o] += d;
+    });
   for (int64_t c = 0; c < ncell; c++) {
     double n = cells[c * 3].f;
     if (n > 0) {
@@ -289,7 +391,15 @@ int dagr__kernel_reduce_partial(dagr_kctx_t *k) {
   word *cells = outp;
   for (int64_t c = 0; c < ncell; c++) init_cell((int)red, (int)fl, cells + c * nc);
   if (red == DAGR_RED_MEAN || red == DAGR_RED_VAR || red == DAGR_RED_STD)
-    return moments(k, &v, nd, ostride, cells, ncell);
+    return moments(k, &v, nd, ostride, cells, ncell, red != DAGR_RED_MEAN);
+  if (red == DAGR_RED_SUM && v.dtype == DAGR_DTYPE_FLOAT64) {
+    row_sum_f64(&v, nd, ostride, cells, 1, 0, -1);
+    return DAGR_OK;
+  }
+  if (red == DAGR_RED_SUM && v.dtype == DAGR_DTYPE_FLOAT32) {
+    row_sum_f32(&v, nd, ostride, cells, 1, 0, -1);
+    return DAGR_OK;
+  }
   int64_t idx[DAGR_MAX_NDIM] = {0}, o = 0;
   for (int64_t i = 0; i < n; i++) {
     word x = read_word(v.data, v.dtype, i, (int)fl);

@@ -13,7 +13,7 @@ run() {
   local out rc
   out=$(timeout 300 "$@" 2>&1)
   rc=$?
-  echo "$out" | grep -E '^(ok|FAIL) ' | sed "s/\$/ ($label)/"
+  echo "$out" | grep -E '^(ok|FAIL) ' | sed "s|\$| ($label)|"
   local line p f
   line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
   if [ -z "$line" ]; then
