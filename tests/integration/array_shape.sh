@@ -1,40 +1,5 @@
 #!/usr/bin/env bash
 # array_shape.sh: the rechunk/concatenate/stack/reshape checks (tests/integration/array_shape) alone and under mpirun with 1, 3 and 4 ranks.
-set -u
-B="${DAGR_TOP_BUILDDIR:-.}"
-MPIRUN="${MPIRUN:-mpirun}"
-prog="$B/tests/integration/array_shape"
-pass=0
-fail=0
-run() {
-  local label="$1"
-  shift
-  echo "== $label"
-  local out rc
-  out=$(timeout 300 "$@" 2>&1)
-  rc=$?
-  echo "$out" | grep -E '^(ok|FAIL) ' | sed "s|\$| ($label)|"
-  local line p f
-  line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
-  if [ -z "$line" ]; then
-    echo "FAIL $label: no summary (exit $rc)"
-    echo "$out" | tail -n 5 | sed 's/^/    /'
-    fail=$((fail + 1))
-    return
-  fi
-  p=${line%% passed*}
-  f=${line#*passed, }
-  f=${f%% failed*}
-  pass=$((pass + p))
-  fail=$((fail + f))
-  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-    echo "FAIL $label: exit status $rc with no failed case"
-    fail=$((fail + 1))
-  fi
-}
-run "alone" "$prog"
-for n in 1 3 4; do
-  run "$MPIRUN -np $n" "$MPIRUN" -np "$n" "$prog"
-done
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+prog_name=array_shape
+# shellcheck source=tests/integration/run_prog.sh
+. "$(dirname "$0")/run_prog.sh"
