@@ -35,6 +35,10 @@ struct dagr__lower;
 
 struct dagr_array {
   int refs;
+  /* Set while a graph is built: how many edges of the expression being lowered lead here (a
+   * fusion may absorb a node only when nothing else needs it), and the build that counted. */
+  int uses;
+  uint64_t visit;
   dagr_ctx_t *ctx;
   uint64_t id; /* unique per process: names the node's tasks */
   int kind;

@@ -647,7 +647,20 @@ int dagr__lower_block_shape(const dagr__ch_layout_t *l, const int64_t *idx, int6
   return block_shape(l, idx, shape);
 }
 
+/* Counts the edges of the expression under a that lead to each node (node->uses). */
+static void count_uses(dagr_array_t *a, uint64_t epoch) {
+  if (a->visit == epoch) return;
+  a->visit = epoch;
+  a->uses = 0;
+  for (int i = 0; i < a->nin; i++) {
+    count_uses(a->in[i], epoch);
+    a->in[i]->uses++;
+  }
+}
+
 static int build(dagr_array_t *a, dagr_graph_t **g) {
+  static uint64_t epochs;
+  count_uses(a, __atomic_add_fetch(&epochs, 1, __ATOMIC_RELAXED));
   lower L = {a->ctx, NULL, NULL, 0, 0};
   if (dagr_graph_create(&L.g)) return dagr__array_err(a->ctx, DAGR_ENOMEM, "out of memory");
   a->ctx->err[0] = '\0';

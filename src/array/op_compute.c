@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "array/array_impl.h"
+#include "array/stencil.h"
 #include "runtime/kctx.h"
 #include "runtime/registry.h"
 
@@ -42,21 +43,13 @@
 #define K_OVAPPLY   "array.overlap_apply"
 #define K_TRIM      "array.trim"
 #define K_OVSTENCIL "array.overlap_stencil"
-#define K_STAR      "array.star_stencil"
-#define K_SMOOTH5   "array.smooth5"
+#define K_STAR      DAGR__K_STAR
+#define K_SMOOTH5   DAGR__K_SMOOTH5
 
 /* Ghost sources per side of an axis. */
 enum { GH_NONE = 0, GH_NB, GH_REFLECT, GH_WRAP, GH_CONST };
 
-/* Built-in star stencils: o = w0*c + w1*(4 at distance 1) + w2*(4 at distance 2). */
-typedef struct stencil_def {
-  const char *name;
-  int radius;
-  double w0, w1, w2;
-} stencil_def;
-static const stencil_def stencils[] = {{K_STAR, 2, -1.5, 0.25, 0.125},
-                                       {K_SMOOTH5, 1, 0.2, 0.2, 0.0}};
-#define NSTENCILS ((int)(sizeof stencils / sizeof stencils[0]))
+typedef dagr__stencil_def stencil_def;
 
 typedef struct mm_ext {
   int adim, bdim;
@@ -67,7 +60,7 @@ typedef struct mo_ext {
   int64_t depth[DAGR_MAX_NDIM];
   int boundary;
   double constant;
-  int stencil; /* index in stencils[] when fused, else -1 */
+  int stencil; /* index in dagr__stencils[] when fused, else -1 */
 } mo_ext;
 
 static int is_float_dt(int dt) {
@@ -801,43 +794,9 @@ static int k_trim(dagr_kctx_t *k) {
 
 /* ---- built-in star stencils ----------------------------------------------------------------- */
 
-/* One output row of a star stencil for columns [j0, j1): c is the centre row, up[k]/dn[k] the
- * rows at distance k+1 above/below (same columns), cm(k)/cp(k) the horizontal neighbours read
- * through the row itself (the caller guarantees j0 - r >= 0 and j1 + r <= w). */
-#define STAR_ROW(T)                                                                                \
-  static void star_row_##T(T *restrict o, const T *restrict c, const T *const *up,                 \
-                           const T *const *dn, int r, T w0, T w1, T w2, int64_t j0, int64_t j1) {  \
-    if (r == 2) {                                                                                  \
-      /* restrict: the rows never alias the output, so the loop vectorizes. */                     \
-      const T *restrict u1 = up[0], *restrict u2 = up[1], *restrict d1 = dn[0],                    \
-                        *restrict d2 = dn[1];                                                      \
-      _Pragma("omp simd") for (int64_t j = j0; j < j1; j++) o[j] =                                 \
-          w1 * (c[j + 1] + c[j - 1] + d1[j] + u1[j]) +                                             \
-          w2 * (c[j + 2] + c[j - 2] + d2[j] + u2[j]) + w0 * c[j];                                  \
-    } else {                                                                                       \
-      const T *restrict u1 = up[0], *restrict d1 = dn[0];                                          \
-      _Pragma("omp simd") for (int64_t j = j0; j < j1; j++) o[j] =                                 \
-          w1 * (c[j + 1] + c[j - 1] + d1[j] + u1[j]) + w0 * c[j];                                  \
-    }                                                                                              \
-  }
-STAR_ROW(float)
-STAR_ROW(double)
-
-/* The same for one column j where the horizontal neighbours come from h (h[k] = value at column
- * j - r + k, k in 0..2r). */
-#define STAR_ONE(T)                                                                                \
-  static T star_one_##T(const T *h, const T *const *up, const T *const *dn, int64_t j, int r,      \
-                        T w0, T w1, T w2) {                                                        \
-    T s1 = w1 * (h[r + 1] + h[r - 1] + dn[0][j] + up[0][j]);                                       \
-    if (r == 2) return s1 + w2 * (h[r + 2] + h[r - 2] + dn[1][j] + up[1][j]) + w0 * h[r];          \
-    return s1 + w0 * h[r];                                                                         \
-  }
-STAR_ONE(float)
-STAR_ONE(double)
-
 static const stencil_def *find_stencil(const char *name) {
-  for (int i = 0; i < NSTENCILS; i++)
-    if (!strcmp(stencils[i].name, name)) return &stencils[i];
+  for (int i = 0; i < DAGR__NSTENCILS; i++)
+    if (!strcmp(dagr__stencils[i].name, name)) return &dagr__stencils[i];
   return NULL;
 }
 
@@ -870,10 +829,10 @@ static int k_stencil_common(dagr_kctx_t *k, const stencil_def *s) {
 }
 
 static int k_star(dagr_kctx_t *k) {
-  return k_stencil_common(k, &stencils[0]);
+  return k_stencil_common(k, &dagr__stencils[0]);
 }
 static int k_smooth5(dagr_kctx_t *k) {
-  return k_stencil_common(k, &stencils[1]);
+  return k_stencil_common(k, &dagr__stencils[1]);
 }
 
 /* Fused map_overlap of a built-in stencil: one output block straight from the centre block and
@@ -993,9 +952,9 @@ static int k_overlap_stencil(dagr_kctx_t *k) {
   int rc = ov_read(k, K_OVSTENCIL, &o);
   if (rc) return rc;
   int64_t si;
-  if (dagr_kernel_param_int(k, "stencil", &si) || si < 0 || si >= NSTENCILS || o.nd != 2)
+  if (dagr_kernel_param_int(k, "stencil", &si) || si < 0 || si >= DAGR__NSTENCILS || o.nd != 2)
     return dagr_kernel_fail(k, K_OVSTENCIL ": bad parameters");
-  const stencil_def *s = &stencils[si];
+  const stencil_def *s = &dagr__stencils[si];
   int n = dagr_kernel_ninputs(k);
   dagr_view_t views[9];
   if (n > 9 || o.inmap[4] < 0) return dagr_kernel_fail(k, K_OVSTENCIL ": bad inputs");
@@ -1017,9 +976,103 @@ static int k_overlap_stencil(dagr_kctx_t *k) {
 
 /* ---- map_overlap: graph -------------------------------------------------------------------- */
 
+/* Temporal blocking: a chain of K map_overlap sweeps of the same built-in stencil with boundary
+ * none becomes one "array.stencil_sweeps" task per block (k_stencil.c). Its ghost region is
+ * K*radius wide, so K is bounded by an eighth of the smallest chunk along each axis that has
+ * neighbours (ghost cells come from the adjacent block only, and recomputing the ghost region
+ * stays a few percent of the work), and by SWEEPS_MAX (row buffers per sweep). An intermediate
+ * sweep that something else also uses ends the chain, so it is still computed once. */
+#define SWEEPS_MAX 32
+#define K_SWEEPS   "array.stencil_sweeps"
+
+static int lower_map_overlap(dagr__lower *L, dagr_array_t *r);
+
+static int is_sweep(const dagr_array_t *n, int stencil) {
+  if (n->kind != DAGR__AN_EXT || n->ext_lower != lower_map_overlap) return 0;
+  const mo_ext *x = n->ext;
+  return x->stencil == stencil && x->boundary == DAGR_BOUNDARY_NONE;
+}
+
+/* Number of sweeps to fuse from r down (1: none), and the array under them. */
+static int sweep_chain(dagr_array_t *r, dagr_array_t **base) {
+  const mo_ext *x = r->ext;
+  *base = r->in[0];
+  if (!is_sweep(r, x->stencil)) return 1;
+  const dagr__ch_layout_t *l = &r->layout;
+  int rad = dagr__stencils[x->stencil].radius;
+  int64_t kmax = SWEEPS_MAX;
+  for (int d = 0; d < l->ndim; d++) {
+    if (l->nblocks[d] < 2) continue;
+    int64_t minc = INT64_MAX;
+    for (int64_t b = 0; b < l->nblocks[d]; b++)
+      if (l->chunks[d][b] < minc) minc = l->chunks[d][b];
+    if (minc / 8 / rad < kmax) kmax = minc / 8 / rad;
+  }
+  int k = 1;
+  dagr_array_t *cur = r;
+  while (k < kmax && is_sweep(cur->in[0], x->stencil) && cur->in[0]->uses == 1) {
+    cur = cur->in[0];
+    k++;
+  }
+  *base = cur->in[0];
+  return k;
+}
+
+static int lower_sweeps(dagr__lower *L, dagr_array_t *r, dagr_array_t *base, int K) {
+  const mo_ext *x = r->ext;
+  int rc = dagr__lower_node(L, base);
+  if (rc) return rc;
+  const dagr__ch_layout_t *l = &r->layout;
+  int64_t halo = (int64_t)K * dagr__stencils[x->stencil].radius;
+  int64_t idx[DAGR_MAX_NDIM] = {0};
+  do {
+    int64_t goff[2], inmap[9], nidx[2];
+    char keys[9][256];
+    const char *deps[9];
+    int nin = 0;
+    for (int d = 0; d < 2; d++) goff[d] = l->offsets[d][idx[d]];
+    for (int p = 0; p < 9; p++) {
+      int dy = p / 3 - 1, dx = p % 3 - 1, ok = 1;
+      int dd[2] = {dy, dx};
+      for (int d = 0; d < 2 && ok; d++) {
+        nidx[d] = idx[d] + dd[d];
+        /* A side contributes ghost cells when the tile reaches past the block there. */
+        if (dd[d] < 0) ok = idx[d] > 0 && goff[d] > 0 && halo > 0;
+        if (dd[d] > 0) ok = idx[d] < l->nblocks[d] - 1;
+      }
+      inmap[p] = ok ? nin : -1;
+      if (ok) {
+        dagr__lower_block_key(base, nidx, keys[nin], sizeof keys[nin]);
+        deps[nin] = keys[nin];
+        nin++;
+      }
+    }
+    dagr_params_t *p;
+    if (dagr_params_create(&p)) return DAGR_ENOMEM;
+    int prc = dagr_params_set_int(p, "stencil", x->stencil);
+    prc |= dagr_params_set_int(p, "sweeps", K);
+    prc |= dagr_params_set_int_array(p, "goff", goff, 2);
+    prc |= dagr_params_set_int_array(p, "gshape", l->shape, 2);
+    prc |= dagr_params_set_int_array(p, "inmap", inmap, 9);
+    if (prc) {
+      dagr_params_free(p);
+      return DAGR_ENOMEM;
+    }
+    char key[256];
+    dagr__lower_block_key(r, idx, key, sizeof key);
+    rc = dagr__lower_add_task(L, key, K_SWEEPS, p, deps, (size_t)nin);
+  } while (rc == DAGR_OK && dagr__lower_next_index(l, idx));
+  return rc;
+}
+
 static int lower_map_overlap(dagr__lower *L, dagr_array_t *r) {
   const mo_ext *x = r->ext;
   dagr_array_t *a = r->in[0];
+  if (x->stencil >= 0) {
+    dagr_array_t *base;
+    int K = sweep_chain(r, &base);
+    if (K > 1) return lower_sweeps(L, r, base, K);
+  }
   int rc = dagr__lower_node(L, a);
   if (rc) return rc;
   const dagr__ch_layout_t *l = &a->layout;
@@ -1185,7 +1238,7 @@ int dagr_array_map_overlap(const char *kernel, dagr_array_t *a, const int64_t *d
                              dagr_dtype_name(a->dtype), dagr_dtype_name(dtype));
     }
     /* Fused when the ghost cells cover the stencil's reach. */
-    if (mindepth >= s->radius) x->stencil = (int)(s - stencils);
+    if (mindepth >= s->radius) x->stencil = (int)(s - dagr__stencils);
   }
   const int64_t *lists[DAGR_MAX_NDIM];
   for (int d = 0; d < l->ndim; d++) lists[d] = l->chunks[d];

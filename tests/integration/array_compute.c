@@ -527,6 +527,104 @@ static void star_sweep(const void *pin, void *pout, const int64_t *ps, int r, do
     }
 }
 
+/* Temporal blocking: K sweeps of a built-in stencil (boundary none) run as one task per block.
+ * Checked element by element against K serial sweeps (bit-identical arithmetic: tolerance 0),
+ * with ragged chunks, axes with one block, both stencils and both float dtypes, plus the task
+ * counts that show how the chain was split. */
+static void sweeps_case(const char *k, int r, double w0, double w1, double w2, int f32,
+                        const int64_t *shape, const int64_t *chunks, int sweeps,
+                        size_t want_tasks) {
+  int64_t n = shape[0] * shape[1];
+  size_t es = f32 ? 4 : 8;
+  void *a = calloc((size_t)n, es), *b = calloc((size_t)n, es);
+  double *want = calloc((size_t)n, sizeof(double));
+  for (int64_t i = 0; i < n; i++) {
+    double v = (double)((i * 2654435761u) % 1000) / 1000.0;
+    if (f32)
+      ((float *)a)[i] = (float)v;
+    else
+      ((double *)a)[i] = v;
+  }
+  int dt = f32 ? DAGR_DTYPE_FLOAT32 : DAGR_DTYPE_FLOAT64;
+  dagr_array_t *y = mk(a, dt, 2, shape, chunks);
+  int64_t depth[2] = {r, r};
+  for (int it = 0; it < sweeps && y; it++) {
+    star_sweep(a, b, shape, r, w0, w1, w2, f32);
+    memcpy(a, b, es * (size_t)n);
+    dagr_array_t *t = NULL;
+    if (dagr_array_map_overlap(k, y, depth, DAGR_BOUNDARY_NONE, 0, dt, &t)) t = NULL;
+    dagr_array_release(y);
+    y = t;
+  }
+  for (int64_t i = 0; i < n; i++) want[i] = f32 ? ((float *)a)[i] : ((double *)a)[i];
+  char name[200];
+  snprintf(name, sizeof name, "%s %d sweeps %s (%lld,%lld) chunks (%lld,%lld) temporally blocked",
+           k, sweeps, f32 ? "float32" : "float64", (long long)shape[0], (long long)shape[1],
+           (long long)chunks[0], (long long)chunks[1]);
+  expect(y, name, dt, want, n, 0);
+  size_t nt = 0;
+  if (y) dagr_array_task_count(y, &nt);
+  check(nt == want_tasks, name, "%zu tasks, expected %zu", nt, want_tasks);
+  dagr_array_release(y);
+  free(a);
+  free(b);
+  free(want);
+}
+
+static void test_sweeps(void) {
+  /* Ragged chunks: the smallest chunks (38 and 41) allow 2 sweeps per task (K*r <= chunk/8):
+   * 10 sweeps = 5 tasks per block; 4x4 blocks: 16 sources + 80. */
+  int64_t s1[2] = {230, 185}, c1[2] = {64, 48};
+  sweeps_case("array.star_stencil", 2, -1.5, 0.25, 0.125, 1, s1, c1, 10, 16 + 5 * 16);
+  sweeps_case("array.star_stencil", 2, -1.5, 0.25, 0.125, 0, s1, c1, 10, 16 + 5 * 16);
+  /* smooth5 (radius 1): 4 sweeps per task, 10 = 4 + 4 + 2. */
+  sweeps_case("array.smooth5", 1, 0.2, 0.2, 0, 0, s1, c1, 10, 16 + 3 * 16);
+  /* Larger chunks: 7 sweeps per task (122/16), 10 = 7 + 3; 2x2 blocks. */
+  int64_t s2[2] = {300, 250}, c2[2] = {160, 128};
+  sweeps_case("array.star_stencil", 2, -1.5, 0.25, 0.125, 1, s2, c2, 10, 4 + 2 * 4);
+  /* One block along axis 0 (no ghost rows at all), 3 along axis 1 (100/16 = 6 per task). */
+  int64_t s3[2] = {40, 300}, c3[2] = {40, 100};
+  sweeps_case("array.star_stencil", 2, -1.5, 0.25, 0.125, 0, s3, c3, 13, 3 + 3 * 3);
+  /* One block in all: every sweep in one task, up to 32. */
+  int64_t s4[2] = {50, 45}, c4[2] = {50, 45};
+  sweeps_case("array.star_stencil", 2, -1.5, 0.25, 0.125, 1, s4, c4, 12, 1 + 1);
+
+  /* An intermediate sweep used by something else ends the chain there (it is computed once). */
+  {
+    int64_t n = s2[0] * s2[1], depth[2] = {2, 2};
+    double *x = rand_f64(n);
+    dagr_array_t *X = mk(x, DAGR_DTYPE_FLOAT64, 2, s2, c2), *y = X, *z = NULL, *w = NULL;
+    dagr_array_retain(y);
+    dagr_array_t *mid = NULL;
+    for (int it = 0; it < 6 && y; it++) {
+      dagr_array_t *t = NULL;
+      if (dagr_array_map_overlap("array.star_stencil", y, depth, DAGR_BOUNDARY_NONE, 0,
+                                 DAGR_DTYPE_FLOAT64, &t))
+        t = NULL;
+      if (it == 2) {
+        mid = t;
+        if (t) dagr_array_retain(t);
+      }
+      dagr_array_release(y);
+      y = t;
+    }
+    size_t nt = 0;
+    if (y && mid && dagr_array_binary(DAGR_OP_ADD, y, mid, &z) == DAGR_OK &&
+        dagr_array_task_count(z, &nt) == DAGR_OK) {
+      /* sources 4, sweeps 1-3 (one chain) 4, sweeps 4-6 (one chain) 4, the add 4. */
+      check(nt == 16, "a sweep used twice ends the chain", "%zu tasks, expected 16", nt);
+    } else {
+      check(0, "a sweep used twice ends the chain", "%s", dagr_last_error(ctx));
+    }
+    dagr_array_release(w);
+    dagr_array_release(z);
+    dagr_array_release(mid);
+    dagr_array_release(y);
+    dagr_array_release(X);
+    free(x);
+  }
+}
+
 static void test_stencils(void) {
   /* Star stencil, float32, 10 sweeps of map_overlap(depth 2, boundary none), then the sum, as
    * dask_baselines.py's stencil workload: the cells within 2 of the array's edge become 0. */
@@ -692,6 +790,7 @@ int main(int argc, char **argv) {
     overlap_case("3-D 6x7x5/3x4x5 depth (1,2,1)", 3, s3, c3, d3, 0);
   }
   test_stencils();
+  test_sweeps();
   printf("%d passed, %d failed\n", passed, failed);
   dagr_set_exit_status(ctx, failed ? 1 : 0);
   int frc = dagr_finalize(ctx);
