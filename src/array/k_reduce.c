@@ -255,6 +255,10 @@ static int params(dagr_kctx_t *k, int64_t *red, int64_t *fl) {
       for (; j < last_; j++) s0 += row[j];                                                         \
       cells[o * st + comp].f += (s0 + s1) + (s2 + s3);                                             \
       if (count >= 0) cells[o * st + count].f += (double)last_;                                    \
+    } else if (st == 1 && count < 0) {                                                             \
+      /* A plain sum keeping the last axis: one vectorizable add per element. */                   \
+      double *restrict acc = &cells[o].f;                                                          \
+      for (int64_t j = 0; j < last_; j++) acc[j] += row[j];                                        \
     } else {                                                                                       \
       for (int64_t j = 0; j < last_; j++) {                                                        \
         cells[(o + j) * st + comp].f += row[j];                                                    \
@@ -392,12 +396,18 @@ int dagr__kernel_reduce_partial(dagr_kctx_t *k) {
   for (int64_t c = 0; c < ncell; c++) init_cell((int)red, (int)fl, cells + c * nc);
   if (red == DAGR_RED_MEAN || red == DAGR_RED_VAR || red == DAGR_RED_STD)
     return moments(k, &v, nd, ostride, cells, ncell, red != DAGR_RED_MEAN);
-  if (red == DAGR_RED_SUM && v.dtype == DAGR_DTYPE_FLOAT64) {
-    row_sum_f64(&v, nd, ostride, cells, 1, 0, -1);
-    return DAGR_OK;
-  }
-  if (red == DAGR_RED_SUM && v.dtype == DAGR_DTYPE_FLOAT32) {
-    row_sum_f32(&v, nd, ostride, cells, 1, 0, -1);
+  /* negate (a subtracted term of a sum, see lower.c): the partial of -x. */
+  int64_t negate = 0;
+  if (dagr_kernel_param_int(k, "negate", &negate) != DAGR_OK) negate = 0;
+  if (negate && (red != DAGR_RED_SUM || !fl))
+    return dagr_kernel_fail(k, "array.reduce_partial: negate applies to float sums only");
+  if (red == DAGR_RED_SUM && (v.dtype == DAGR_DTYPE_FLOAT64 || v.dtype == DAGR_DTYPE_FLOAT32)) {
+    if (v.dtype == DAGR_DTYPE_FLOAT64)
+      row_sum_f64(&v, nd, ostride, cells, 1, 0, -1);
+    else
+      row_sum_f32(&v, nd, ostride, cells, 1, 0, -1);
+    if (negate)
+      for (int64_t c = 0; c < ncell; c++) cells[c].f = -cells[c].f;
     return DAGR_OK;
   }
   int64_t idx[DAGR_MAX_NDIM] = {0}, o = 0;
@@ -481,6 +491,11 @@ int dagr__kernel_reduce_final(dagr_kctx_t *k) {
   if (dagr_kernel_param_int(k, "dtype", &dt) || dagr_kernel_param_int(k, "ddof", &ddof) ||
       dagr_kernel_param_int_array(k, "shape", &shape, &nd))
     return dagr_kernel_fail(k, "array.reduce_final: bad parameters");
+  /* divide: a mean computed as a sum of sums (lower.c), the element count (0 gives NaN). */
+  double divide = 0;
+  int has_divide = dagr_kernel_param_double(k, "divide", &divide) == DAGR_OK;
+  if (has_divide && (red != DAGR_RED_SUM || !fl))
+    return dagr_kernel_fail(k, "array.reduce_final: divide applies to float sums only");
   int64_t n = 1;
   for (size_t a = 0; a < nd; a++) n *= shape[a];
   if (n != ncell) return dagr_kernel_fail(k, "array.reduce_final: shape does not match partial");
@@ -503,6 +518,16 @@ int dagr__kernel_reduce_final(dagr_kctx_t *k) {
     int64_t iv = 0;
     int use_int = 0;
     switch (red) {
+    case DAGR_RED_SUM:
+      if (has_divide) {
+        f = cell[0].f / divide;
+        break;
+      }
+      if (fl)
+        f = cell[0].f;
+      else
+        iv = cell[0].i, use_int = 1;
+      break;
     case DAGR_RED_MEAN:
       f = cell[0].f > 0 ? cell[1].f : NAN;
       break;

@@ -387,14 +387,86 @@ static int is_f(int dt) {
   return dt == DAGR_DTYPE_FLOAT32 || dt == DAGR_DTYPE_FLOAT64;
 }
 
+/* Reductions read their input through "terms": normally one, the input itself. Two rewrites
+ * make them read less (each changes only rounding, within NumPy's tolerance for float sums):
+ *  - through a transpose: reducing x.T over some axes is reducing x over the permuted axes,
+ *    with the cells in the same order when the kept axes keep their order (always so for 2-D);
+ *    no transposed copy of x is made. Not for argmin/argmax (their flat index is x.T's);
+ *  - through + and -: sum(a + b - c) = sum(a) + sum(b) - sum(c), likewise mean (the partials are
+ *    plain sums; the final divides by the count once), for float operands of the result's own
+ *    shape, chunks and dtype when nothing else uses the sum: e.g. (x + x.T).mean(axis=0) reads
+ *    each block of x twice in place (its column sums and its row sums) instead of moving and
+ *    transposing half of x and materializing x + x.T. */
+#define MAX_TERMS 16
+typedef struct red_term {
+  dagr_array_t *src;       /* array whose blocks the partials read */
+  int perm[DAGR_MAX_NDIM]; /* reduced array's axis d is src's axis perm[d] */
+  int neg;                 /* subtracted */
+} red_term;
+
+static int same_layout(const dagr__ch_layout_t *x, const dagr__ch_layout_t *y) {
+  if (x->ndim != y->ndim) return 0;
+  for (int d = 0; d < x->ndim; d++) {
+    if (x->shape[d] != y->shape[d] || x->nblocks[d] != y->nblocks[d]) return 0;
+    for (int64_t b = 0; b < x->nblocks[d]; b++)
+      if (x->chunks[d][b] != y->chunks[d][b]) return 0;
+  }
+  return 1;
+}
+
+/* Adds term t (sign neg) to the list, seeing through a transpose; 0 when the list is full. */
+static int add_term(red_term *t, int *n, dagr_array_t *a, int neg, const int64_t *mask, int red) {
+  if (*n == MAX_TERMS) return 0;
+  red_term *e = &t[(*n)++];
+  e->src = a;
+  e->neg = neg;
+  int nd = a->layout.ndim;
+  for (int d = 0; d < nd; d++) e->perm[d] = d;
+  if (a->kind != DAGR__AN_TRANSPOSE || red == DAGR_RED_ARGMIN || red == DAGR_RED_ARGMAX) return 1;
+  int last = -1;
+  for (int d = 0; d < nd; d++)
+    if (!mask[d]) {
+      if (a->u.transpose.perm[d] < last) return 1; /* kept axes would change order */
+      last = a->u.transpose.perm[d];
+    }
+  e->src = a->in[0];
+  for (int d = 0; d < nd; d++) e->perm[d] = a->u.transpose.perm[d];
+  return 1;
+}
+
+/* Splits a sum's or mean's input over + and -; 0 when it does not qualify. */
+static int split_terms(red_term *t, int *n, dagr_array_t *a, dagr_array_t *top, int neg,
+                       const int64_t *mask, int red) {
+  if (a->kind == DAGR__AN_EW && a->uses == 1 && a->nin == 2 && !a->u.ew.scalar_pos &&
+      (a->u.ew.op == DAGR_OP_ADD || a->u.ew.op == DAGR_OP_SUB)) {
+    int ok = 1;
+    for (int i = 0; i < 2; i++)
+      ok &= a->in[i]->dtype == top->dtype && same_layout(&a->in[i]->layout, &top->layout);
+    if (ok)
+      return split_terms(t, n, a->in[0], top, neg, mask, red) &&
+             split_terms(t, n, a->in[1], top, a->u.ew.op == DAGR_OP_SUB ? !neg : neg, mask, red);
+  }
+  return add_term(t, n, a, neg, mask, red);
+}
+
 static int lower_reduce(lower *L, dagr_array_t *r) {
   dagr_array_t *a = r->in[0];
-  int rc = lower_node(L, a);
-  if (rc) return rc;
   const dagr__ch_layout_t *il = &a->layout;
   int nd = il->ndim, red = r->u.reduce.red;
   int64_t mask[DAGR_MAX_NDIM] = {0};
   for (int k = 0; k < r->u.reduce.naxes; k++) mask[r->u.reduce.axes[k]] = 1;
+  red_term terms[MAX_TERMS];
+  int nterms = 0, summed = 0;
+  if ((red == DAGR_RED_SUM || red == DAGR_RED_MEAN) && is_f(a->dtype) && a->kind == DAGR__AN_EW) {
+    summed = split_terms(terms, &nterms, a, a, 0, mask, red) && nterms > 1;
+    if (!summed) nterms = 0;
+  }
+  if (!summed && !add_term(terms, &nterms, a, 0, mask, red)) return DAGR_EINVAL;
+  /* A mean of several terms is the sum of their sums over the count. */
+  int pred = summed ? DAGR_RED_SUM : red;
+  int rc = DAGR_OK;
+  for (int t = 0; t < nterms && rc == DAGR_OK; t++) rc = lower_node(L, terms[t].src);
+  if (rc) return rc;
   int fl = red == DAGR_RED_MEAN || red == DAGR_RED_VAR || red == DAGR_RED_STD || is_f(a->dtype);
   for (int d = 0; d < nd; d++)
     if (mask[d] && il->shape[d] == 0 &&
@@ -402,32 +474,43 @@ static int lower_reduce(lower *L, dagr_array_t *r) {
          red == DAGR_RED_ARGMAX))
       return dagr__array_err(L->ctx, DAGR_EINVAL,
                              "zero-size array to reduction operation which has no identity");
-  /* Partials, one per input block, keyed by the input block index. */
-  int64_t idx[DAGR_MAX_NDIM] = {0}, shape[DAGR_MAX_NDIM], off[DAGR_MAX_NDIM];
-  char key[256];
-  do {
-    dagr_params_t *p;
-    if (dagr_params_create(&p)) return DAGR_ENOMEM;
-    for (int d = 0; d < nd; d++) off[d] = il->offsets[d][idx[d]];
-    int prc = dagr_params_set_int(p, "red", red);
-    prc |= dagr_params_set_int(p, "float", fl);
-    prc |= dagr_params_set_int_array(p, "mask", mask, (size_t)nd);
-    prc |= dagr_params_set_int_array(p, "offset", off, (size_t)nd);
-    prc |= dagr_params_set_int_array(p, "gshape", il->shape, (size_t)nd);
-    if (prc) {
-      dagr_params_free(p);
-      return DAGR_ENOMEM;
-    }
-    char dep[256];
-    block_key(a, idx, dep, sizeof dep);
-    key_of(key, sizeof key, "partial", r->id, "", nd, idx);
-    const char *deps[1] = {dep};
-    rc = add_task(L, key, DAGR__K_RED_PARTIAL, p, deps, 1);
-    if (rc) return rc;
-  } while (next_index(il, idx));
+  /* Partials, one per block of each term's source, keyed by that block's index. */
+  int64_t idx[DAGR_MAX_NDIM] = {0}, shape[DAGR_MAX_NDIM], off[DAGR_MAX_NDIM], smask[DAGR_MAX_NDIM];
+  char key[256], tsuf[MAX_TERMS][16];
+  for (int t = 0; t < nterms; t++) {
+    const red_term *e = &terms[t];
+    const dagr__ch_layout_t *sl = &e->src->layout;
+    if (nterms > 1 || e->src != a)
+      snprintf(tsuf[t], sizeof tsuf[t], "-t%d", t);
+    else
+      tsuf[t][0] = '\0';
+    for (int d = 0; d < nd; d++) smask[e->perm[d]] = mask[d];
+    memset(idx, 0, sizeof idx);
+    do {
+      dagr_params_t *p;
+      if (dagr_params_create(&p)) return DAGR_ENOMEM;
+      for (int d = 0; d < nd; d++) off[d] = sl->offsets[d][idx[d]];
+      int prc = dagr_params_set_int(p, "red", pred);
+      prc |= dagr_params_set_int(p, "float", fl);
+      prc |= dagr_params_set_int_array(p, "mask", smask, (size_t)nd);
+      prc |= dagr_params_set_int_array(p, "offset", off, (size_t)nd);
+      prc |= dagr_params_set_int_array(p, "gshape", sl->shape, (size_t)nd);
+      if (e->neg) prc |= dagr_params_set_int(p, "negate", 1);
+      if (prc) {
+        dagr_params_free(p);
+        return DAGR_ENOMEM;
+      }
+      char dep[256];
+      block_key(e->src, idx, dep, sizeof dep);
+      key_of(key, sizeof key, "partial", r->id, tsuf[t], nd, idx);
+      const char *deps[1] = {dep};
+      rc = add_task(L, key, DAGR__K_RED_PARTIAL, p, deps, 1);
+      if (rc) return rc;
+    } while (next_index(sl, idx));
+  }
   /* Per output block: the partials along the reduced axes, combined split_every at a time. */
   int se = r->u.reduce.split_every;
-  int64_t ngroup = 1;
+  int64_t ngroup = nterms;
   for (int d = 0; d < nd; d++)
     if (mask[d]) ngroup *= il->nblocks[d];
   char(*keys)[256] = malloc(sizeof *keys * (size_t)ngroup);
@@ -452,7 +535,11 @@ static int lower_reduce(lower *L, dagr_array_t *r) {
       }
     }
     for (;;) {
-      key_of(keys[g++], sizeof keys[0], "partial", r->id, "", nd, in);
+      for (int t = 0; t < nterms; t++) {
+        int64_t sidx[DAGR_MAX_NDIM];
+        for (int d = 0; d < nd; d++) sidx[terms[t].perm[d]] = in[d];
+        key_of(keys[g++], sizeof keys[0], "partial", r->id, tsuf[t], nd, sidx);
+      }
       int more = 0;
       for (int d = nd - 1; d >= 0; d--) {
         if (!mask[d]) continue;
@@ -479,7 +566,7 @@ static int lower_reduce(lower *L, dagr_array_t *r) {
         char ck[256];
         key_of(ck, sizeof ck, "combine", r->id, suffix, r->layout.ndim, oidx);
         dagr_params_t *p;
-        if (dagr_params_create(&p) || dagr_params_set_int(p, "red", red) ||
+        if (dagr_params_create(&p) || dagr_params_set_int(p, "red", pred) ||
             dagr_params_set_int(p, "float", fl)) {
           rc = DAGR_ENOMEM;
           break;
@@ -498,9 +585,15 @@ static int lower_reduce(lower *L, dagr_array_t *r) {
       rc = DAGR_ENOMEM;
       break;
     }
-    int prc = dagr_params_set_int(p, "red", red);
+    int prc = dagr_params_set_int(p, "red", pred);
     prc |= dagr_params_set_int(p, "float", fl);
     prc |= dagr_params_set_int(p, "dtype", r->dtype);
+    if (pred != red) { /* a mean of several terms: their summed sums over the count */
+      double n = 1;
+      for (int d = 0; d < nd; d++)
+        if (mask[d]) n *= (double)il->shape[d];
+      prc |= dagr_params_set_double(p, "divide", n);
+    }
     prc |= dagr_params_set_int(p, "ddof", r->u.reduce.ddof);
     prc |= dagr_params_set_int_array(p, "shape", shape, (size_t)ond);
     if (prc) {

@@ -291,6 +291,141 @@ int main(int argc, char **argv) {
           "broadcast mismatch error", "rc %d: %s", rc, dagr_last_error(ctx));
     dagr_array_release(t);
   }
+  /* Reductions through + / - and transposes: lowered to partial sums of x read in place (no
+   * transposed copy, no x + x.T block), checked against serial loops and by task counts. */
+  {
+    enum { N = 90 };
+    int64_t sh[2] = {N, N}, ch[2] = {40, 40};
+    double *xs = malloc(sizeof(double) * N * N), *ys = malloc(sizeof(double) * N * N),
+           *w = malloc(sizeof(double) * N * N);
+    for (int i = 0; i < N * N; i++) {
+      xs[i] = sin(0.37 * i) * 3 + 0.01 * i;
+      ys[i] = cos(0.11 * i) - 0.002 * i;
+    }
+    dagr_array_t *X, *Y, *XT, *YT, *S, *M, *D, *E;
+    dagr_array_from_buffer(ctx, xs, DAGR_DTYPE_FLOAT64, 2, sh, ch, &X);
+    dagr_array_from_buffer(ctx, ys, DAGR_DTYPE_FLOAT64, 2, sh, ch, &Y);
+    dagr_array_transpose(X, NULL, &XT);
+    dagr_array_transpose(Y, NULL, &YT);
+    int ax0[1] = {0}, ax1[1] = {1};
+    /* (x + x.T).mean(axis=0) */
+    dagr_array_binary(DAGR_OP_ADD, X, XT, &S);
+    dagr_array_reduce(DAGR_RED_MEAN, S, 1, ax0, 0, 0, 0, &M);
+    for (int j = 0; j < N; j++) {
+      double t = 0;
+      for (int i = 0; i < N; i++) t += xs[i * N + j] + xs[j * N + i];
+      w[j] = t / N;
+    }
+    expect_f64(M, "(x + x.T).mean(axis=0) through the transpose", w, N, 1e-13);
+    size_t nt = 0;
+    dagr_array_task_count(M, &nt);
+    /* 9 blocks of x, 9 column-sum and 9 row-sum partials, 3 finals (6 partials each). */
+    check(nt == 9 + 18 + 3, "(x + x.T).mean(axis=0) reads x in place", "%zu tasks, expected 30",
+          nt);
+    /* (x - y.T + x).sum(axis=1) */
+    dagr_array_binary(DAGR_OP_SUB, X, YT, &D);
+    dagr_array_binary(DAGR_OP_ADD, D, X, &E);
+    dagr_array_t *Sum1;
+    dagr_array_reduce(DAGR_RED_SUM, E, 1, ax1, 0, 0, 0, &Sum1);
+    for (int i = 0; i < N; i++) {
+      double t = 0;
+      for (int j = 0; j < N; j++) t += xs[i * N + j] - ys[j * N + i] + xs[i * N + j];
+      w[i] = t;
+    }
+    expect_f64(Sum1, "(x - y.T + x).sum(axis=1) split into terms", w, N, 1e-13);
+    /* x.T alone: sum, var with ddof through the transpose; argmax not rewritten. */
+    dagr_array_t *TS, *TV, *TA, *TSk;
+    dagr_array_reduce(DAGR_RED_SUM, XT, 1, ax0, 0, 0, 0, &TS);
+    for (int j = 0; j < N; j++) {
+      double t = 0;
+      for (int i = 0; i < N; i++) t += xs[j * N + i];
+      w[j] = t;
+    }
+    expect_f64(TS, "x.T.sum(axis=0) as row sums of x", w, N, 1e-13);
+    nt = 0;
+    dagr_array_task_count(TS, &nt);
+    check(nt == 9 + 9 + 3, "x.T.sum(axis=0) has no transpose tasks", "%zu tasks, expected 21", nt);
+    dagr_array_reduce(DAGR_RED_VAR, XT, 1, ax1, 0, 0, 1, &TV);
+    for (int i = 0; i < N; i++) {
+      double m = 0, q = 0;
+      for (int j = 0; j < N; j++) m += xs[j * N + i];
+      m /= N;
+      for (int j = 0; j < N; j++) q += (xs[j * N + i] - m) * (xs[j * N + i] - m);
+      w[i] = q / (N - 1);
+    }
+    expect_f64(TV, "x.T.var(axis=1, ddof=1) through the transpose", w, N, 1e-12);
+    dagr_array_reduce(DAGR_RED_ARGMAX, XT, 1, ax0, 0, 0, 0, &TA);
+    dagr_result_t ra;
+    const int64_t *am = compute(TA, "x.T.argmax(axis=0)", &ra);
+    if (am) {
+      int bad = -1;
+      for (int j = 0; j < N && bad < 0; j++) {
+        int best = 0;
+        for (int i = 1; i < N; i++)
+          if (xs[j * N + i] > xs[j * N + best]) best = i;
+        if (am[j] != best) bad = j;
+      }
+      check(bad < 0, "x.T.argmax(axis=0) (not rewritten)", "element %d", bad);
+      dagr_result_release(&ra);
+    }
+    /* Keepdims: the kept axes' order decides; a 2-D all-axes sum through the transpose. */
+    dagr_array_reduce(DAGR_RED_SUM, XT, 0, NULL, 1, 0, 0, &TSk);
+    double tot = 0;
+    for (int i = 0; i < N * N; i++) tot += xs[i];
+    expect_f64(TSk, "x.T.sum(keepdims) through the transpose", &tot, 1, 1e-13);
+    /* 3-D: perm (1,0,2) reducing axis 0 keeps axes in order (rewritten); perm (2,0,1) reducing
+     * axis 1 would reorder them (not rewritten): both against loops. */
+    {
+      enum { A = 7, B = 9, K = 5 };
+      int64_t s3[3] = {A, B, K}, c3[3] = {3, 4, 2};
+      double *v3 = malloc(sizeof(double) * A * B * K);
+      for (int i = 0; i < A * B * K; i++) v3[i] = sin(1.3 * i);
+      dagr_array_t *V, *P1, *P2, *R1, *R2;
+      dagr_array_from_buffer(ctx, v3, DAGR_DTYPE_FLOAT64, 3, s3, c3, &V);
+      int p1[3] = {1, 0, 2}, p2[3] = {2, 0, 1};
+      dagr_array_transpose(V, p1, &P1);                          /* shape (B, A, K) */
+      dagr_array_transpose(V, p2, &P2);                          /* shape (K, A, B) */
+      dagr_array_reduce(DAGR_RED_SUM, P1, 1, ax0, 0, 0, 0, &R1); /* (A, K): sum over b */
+      dagr_array_reduce(DAGR_RED_SUM, P2, 1, ax1, 0, 0, 0, &R2); /* (K, B): sum over a */
+      double w1[A * K], w2[K * B];
+      for (int a = 0; a < A; a++)
+        for (int k = 0; k < K; k++) {
+          double t = 0;
+          for (int b = 0; b < B; b++) t += v3[(a * B + b) * K + k];
+          w1[a * K + k] = t;
+        }
+      for (int k = 0; k < K; k++)
+        for (int b = 0; b < B; b++) {
+          double t = 0;
+          for (int a = 0; a < A; a++) t += v3[(a * B + b) * K + k];
+          w2[k * B + b] = t;
+        }
+      expect_f64(R1, "3-D transpose (1,0,2) then sum(axis=0)", w1, A * K, 1e-13);
+      expect_f64(R2, "3-D transpose (2,0,1) then sum(axis=1)", w2, K * B, 1e-13);
+      dagr_array_release(R1);
+      dagr_array_release(R2);
+      dagr_array_release(P1);
+      dagr_array_release(P2);
+      dagr_array_release(V);
+      free(v3);
+    }
+    dagr_array_release(TSk);
+    dagr_array_release(TA);
+    dagr_array_release(TV);
+    dagr_array_release(TS);
+    dagr_array_release(Sum1);
+    dagr_array_release(E);
+    dagr_array_release(D);
+    dagr_array_release(M);
+    dagr_array_release(S);
+    dagr_array_release(YT);
+    dagr_array_release(XT);
+    dagr_array_release(Y);
+    dagr_array_release(X);
+    free(xs);
+    free(ys);
+    free(w);
+  }
   /* Integer semantics: int64 arange sum exact, int32 wraps like NumPy, true division. */
   {
     dagr_array_t *ar, *s, *big, *dbl, *half;
