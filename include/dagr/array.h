@@ -196,7 +196,12 @@ int dagr_array_map_blocks(const char *kernel, int n, dagr_array_t *const *arrays
  * cells there (edge blocks get less), CONSTANT pads with the given value, PERIODIC wraps around
  * to the other edge, REFLECT mirrors the edge including the edge cell itself (dask's 'reflect',
  * which is numpy.pad's 'symmetric': x1 x0 | x0 x1 x2 ...). */
-enum { DAGR_BOUNDARY_NONE = 0, DAGR_BOUNDARY_CONSTANT, DAGR_BOUNDARY_PERIODIC, DAGR_BOUNDARY_REFLECT };
+enum {
+  DAGR_BOUNDARY_NONE = 0,
+  DAGR_BOUNDARY_CONSTANT,
+  DAGR_BOUNDARY_PERIODIC,
+  DAGR_BOUNDARY_REFLECT
+};
 
 /* dask's map_overlap: each block is extended by depth[axis] cells of its neighbours on each side
  * (depth NULL: 0 on every axis; at the outer edges as `boundary` says, `constant` for
@@ -226,9 +231,11 @@ int dagr_array_compute(dagr_array_t *a, dagr_result_t *result);
  * own part file under PATH.parts/, then the driver creates PATH (or adds the dataset to an
  * existing PATH) as a virtual dataset over the parts, under a temporary name renamed at the end,
  * so PATH never looks complete before it is. Keep PATH.parts/ with PATH (`h5repack -l CONTI`
- * makes a self-contained copy). gzip_level 0 (none) to 9 adds shuffle + gzip. Errors:
- * DAGR_EINVAL (bad arguments, 0-d array), DAGR_EIO (directory missing or not writable), and
- * those of dagr_get. */
+ * makes a self-contained copy). gzip_level 0 (none) to 9 adds shuffle + gzip. A 0-d array (a
+ * full reduction) is computed on the driver and written as a scalar dataset (HDF5's scalar
+ * dataspace, what h5py writes for a 0-d NumPy array), straight into PATH with the same
+ * temporary-name protocol and no part files. Errors: DAGR_EINVAL (bad arguments), DAGR_EIO
+ * (directory missing or not writable, PATH exists and is not HDF5), and those of dagr_get. */
 int dagr_array_store(dagr_array_t *a, const char *path, const char *dataset, int gzip_level);
 
 /* Tasks the array's graph has after the optimizations (culling, blockwise fusion, slicing

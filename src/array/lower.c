@@ -904,8 +904,6 @@ int dagr_array_store(dagr_array_t *a, const char *path, const char *dataset, int
     return dagr__array_err(ctx, DAGR_EINVAL, "store needs a file path and a dataset name");
   if (gzip_level < 0 || gzip_level > 9)
     return dagr__array_err(ctx, DAGR_EINVAL, "gzip level %d is not in 0..9", gzip_level);
-  if (a->layout.ndim == 0)
-    return dagr__array_err(ctx, DAGR_EINVAL, "store needs an array with at least 1 dimension");
   /* The directory must exist: say so now rather than from every worker. */
   char dir[4096];
   snprintf(dir, sizeof dir, "%s", path);
@@ -919,6 +917,18 @@ int dagr_array_store(dagr_array_t *a, const char *path, const char *dataset, int
       access(dir[0] ? dir : "/", W_OK) != 0)
     return dagr__array_err(ctx, DAGR_EIO, "cannot write '%s': directory '%s' %s", path, dir,
                            errno == ENOENT ? "does not exist" : "is not writable");
+  /* A 0-d array (a full reduction) is one value: computed to rank 0 and written there as a
+   * scalar dataset, with the same temporary-name and rename protocol as a stored array. */
+  if (a->layout.ndim == 0) {
+    dagr_result_t r;
+    int rc = dagr_array_compute(a, &r);
+    if (rc) return rc;
+    char err[DAGR__ERRLEN];
+    rc = dagr__h5_write_small(path, dataset, a->dtype, 0, NULL, r.data, err, sizeof err);
+    dagr_result_release(&r);
+    if (rc) return dagr__array_err(ctx, rc, "%s", err);
+    return DAGR_OK;
+  }
   char parts[4096], dname[256], token[512];
   if (snprintf(parts, sizeof parts, "%s.parts", path) >= (int)sizeof parts)
     return dagr__array_err(ctx, DAGR_EINVAL, "path too long: '%s'", path);

@@ -1126,6 +1126,121 @@ static int check_part(const char *final_path, const char *part, const char *data
   return DAGR_OK;
 }
 
+/* The temporary file an output is built in (tmp, in final_path's directory): a byte copy of
+ * final_path when it exists (so its other objects are kept; an object named dataset is
+ * removed), else a new HDF5 file. *created tells the caller to unlink tmp on failure. Called
+ * with g_mu held. Errors: DAGR_EIO. */
+static int open_output(const char *final_path, const char *dataset, const char *tmp, hid_t *fid,
+                       int *created, char *err, size_t errlen) {
+  char why[H5IO_REASONSZ];
+  struct stat fst;
+  *fid = -1;
+  *created = 0;
+  if (stat(final_path, &fst) == 0) {
+    if (!S_ISREG(fst.st_mode) || H5Fis_hdf5(final_path) <= 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return dagr__errf(err, errlen, DAGR_EIO,
+                        "cannot add '%s%s' to '%s': it exists and is not an HDF5 file (left as is)",
+                        DSLASH(dataset), dataset, final_path);
+    }
+    char cwhy[PATH_MAX + 128];
+    int cr = copy_file(final_path, tmp, fst.st_mode, cwhy, sizeof cwhy);
+    *created = cr != -2; /* created by us, maybe partial */
+    if (cr != 0)
+      return dagr__errf(err, errlen, DAGR_EIO, "cannot add '%s%s' to '%s': %s", DSLASH(dataset),
+                        dataset, final_path, cwhy);
+    *fid = H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (*fid < 0)
+      return dagr__errf(err, errlen, DAGR_EIO,
+                        "cannot add '%s%s' to '%s': cannot open its copy '%s': %s", DSLASH(dataset),
+                        dataset, final_path, tmp, h5_reason(why, sizeof why));
+    htri_t ex = H5Lexists(*fid, dataset, H5P_DEFAULT);
+    H5Eclear2(H5E_DEFAULT);
+    if (ex > 0 && H5Ldelete(*fid, dataset, H5P_DEFAULT) < 0)
+      return dagr__errf(err, errlen, DAGR_EIO, "cannot replace '%s:%s%s': %s", final_path,
+                        DSLASH(dataset), dataset, h5_reason(why, sizeof why));
+    return DAGR_OK;
+  }
+  *fid = H5Fcreate(tmp, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
+  if (*fid < 0)
+    return dagr__errf(err, errlen, DAGR_EIO, "cannot create '%s' (for '%s'): %s", tmp, final_path,
+                      h5_reason(why, sizeof why));
+  *created = 1;
+  return DAGR_OK;
+}
+
+/* Makes the closed temporary file durable, then renames it over final_path (fdir: its
+ * directory, fsync'ed after the rename). Errors: DAGR_EIO. */
+static int commit_output(const char *tmp, const char *final_path, const char *fdir, char *err,
+                         size_t errlen) {
+  if (fsync_path(tmp, 0) != 0)
+    return dagr__errf(err, errlen, DAGR_EIO, "cannot fsync '%s': %s", tmp, strerror(errno));
+  if (rename(tmp, final_path) != 0)
+    return dagr__errf(err, errlen, DAGR_EIO, "cannot rename '%s' to '%s': %s", tmp, final_path,
+                      strerror(errno));
+  (void)fsync_path(fdir, 1);
+  rcache_close_path(final_path);
+  return DAGR_OK;
+}
+
+int dagr__h5_write_small(const char *final_path, const char *dataset, int dtype, int ndim,
+                         const int64_t *shape, const void *data, char *err, size_t errlen) {
+  if (!final_path || !final_path[0] || !dataset || (ndim > 0 && !shape) || !data)
+    return dagr__errf(err, errlen, DAGR_EINVAL, "h5 write: NULL or empty argument");
+  const char *p = dataset;
+  while (*p == '/') p++;
+  if (!*p) return dagr__errf(err, errlen, DAGR_EINVAL, "h5 write: empty dataset name");
+  if (!dtype_supported(dtype))
+    return dagr__errf(err, errlen, DAGR_EINVAL, "h5 write of '%s:%s%s': unsupported dtype %d",
+                      final_path, DSLASH(dataset), dataset, dtype);
+  if (ndim < 0 || ndim > DAGR_MAX_NDIM)
+    return dagr__errf(err, errlen, DAGR_EINVAL, "h5 write of '%s:%s%s': ndim %d not in 0..%d",
+                      final_path, DSLASH(dataset), dataset, ndim, DAGR_MAX_NDIM);
+  hsize_t dims[DAGR_MAX_NDIM];
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] < 0)
+      return dagr__errf(err, errlen, DAGR_EINVAL, "h5 write of '%s:%s%s': negative extent",
+                        final_path, DSLASH(dataset), dataset);
+    dims[i] = (hsize_t)shape[i];
+  }
+  char tmp[PATH_MAX], fdir[PATH_MAX], dbuf[PATH_MAX], why[H5IO_REASONSZ];
+  if (dagr__h5_temp_path(final_path, tmp, sizeof tmp) != DAGR_OK)
+    return dagr__errf(err, errlen, DAGR_EINVAL, "h5 write: path too long: '%s'", final_path);
+  snprintf(dbuf, sizeof dbuf, "%s", final_path);
+  if (!realpath(dirname(dbuf), fdir))
+    return dagr__errf(err, errlen, DAGR_EIO, "cannot write '%s': directory: %s", final_path,
+                      strerror(errno));
+  lock_init();
+  hid_t fid = -1, space = -1, lcpl = -1, did = -1;
+  int created = 0;
+  int rc = open_output(final_path, dataset, tmp, &fid, &created, err, errlen);
+  if (rc == DAGR_OK) {
+    /* ndim 0 is HDF5's scalar dataspace, what h5py and NumPy write for a 0-d array. */
+    space = ndim == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(ndim, dims, NULL);
+    lcpl = H5Pcreate(H5P_LINK_CREATE);
+    herr_t hr = space < 0 || lcpl < 0 ? -1 : H5Pset_create_intermediate_group(lcpl, 1);
+    if (hr >= 0)
+      did = H5Dcreate2(fid, dataset, file_type(dtype), space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    if (hr < 0 || did < 0 ||
+        H5Dwrite(did, mem_type(dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+      rc = dagr__errf(err, errlen, DAGR_EIO, "cannot write '%s:%s%s': %s", final_path,
+                      DSLASH(dataset), dataset, h5_reason(why, sizeof why));
+  }
+  if (did >= 0 && H5Dclose(did) < 0 && rc == DAGR_OK)
+    rc =
+        dagr__errf(err, errlen, DAGR_EIO, "cannot write '%s': %s", tmp, h5_reason(why, sizeof why));
+  if (fid >= 0 && H5Fclose(fid) < 0 && rc == DAGR_OK)
+    rc =
+        dagr__errf(err, errlen, DAGR_EIO, "cannot write '%s': %s", tmp, h5_reason(why, sizeof why));
+  if (lcpl >= 0) H5Pclose(lcpl);
+  if (space >= 0) H5Sclose(space);
+  if (rc == DAGR_OK) rc = commit_output(tmp, final_path, fdir, err, errlen);
+  if (rc != DAGR_OK && created) unlink(tmp);
+  H5Eclear2(H5E_DEFAULT);
+  pthread_mutex_unlock(&g_mu);
+  return rc;
+}
+
 int dagr__h5_assemble(const char *final_path, const char *dataset, int dtype, int ndim,
                       const int64_t *shape, size_t nblocks, const dagr__h5_block *blocks, char *err,
                       size_t errlen) {
@@ -1201,47 +1316,8 @@ int dagr__h5_assemble(const char *final_path, const char *dataset, int dtype, in
   if (rc != DAGR_OK) goto fail;
 
   /* 2. The temporary file: a copy of an existing output, or a new file. */
-  struct stat fst;
-  if (stat(final_path, &fst) == 0) {
-    if (!S_ISREG(fst.st_mode) || H5Fis_hdf5(final_path) <= 0) {
-      H5Eclear2(H5E_DEFAULT);
-      rc = dagr__errf(err, errlen, DAGR_EIO,
-                      "cannot add '%s%s' to '%s': it exists and is not an HDF5 file (left as is)",
-                      DSLASH(dataset), dataset, final_path);
-      goto fail;
-    }
-    char cwhy[PATH_MAX + 128];
-    int cr = copy_file(final_path, tmp, fst.st_mode, cwhy, sizeof cwhy);
-    tmp_exists = cr != -2; /* created by us, maybe partial */
-    if (cr != 0) {
-      rc = dagr__errf(err, errlen, DAGR_EIO, "cannot add '%s%s' to '%s': %s", DSLASH(dataset),
-                      dataset, final_path, cwhy);
-      goto fail;
-    }
-    fid = H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT);
-    if (fid < 0) {
-      rc = dagr__errf(err, errlen, DAGR_EIO,
-                      "cannot add '%s%s' to '%s': cannot open its copy "
-                      "'%s': %s",
-                      DSLASH(dataset), dataset, final_path, tmp, h5_reason(why, sizeof why));
-      goto fail;
-    }
-    htri_t ex = H5Lexists(fid, dataset, H5P_DEFAULT);
-    H5Eclear2(H5E_DEFAULT);
-    if (ex > 0 && H5Ldelete(fid, dataset, H5P_DEFAULT) < 0) {
-      rc = dagr__errf(err, errlen, DAGR_EIO, "cannot replace '%s:%s%s': %s", final_path,
-                      DSLASH(dataset), dataset, h5_reason(why, sizeof why));
-      goto fail;
-    }
-  } else {
-    fid = H5Fcreate(tmp, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
-    if (fid < 0) {
-      rc = dagr__errf(err, errlen, DAGR_EIO, "cannot create '%s' (for '%s'): %s", tmp, final_path,
-                      h5_reason(why, sizeof why));
-      goto fail;
-    }
-    tmp_exists = 1;
-  }
+  rc = open_output(final_path, dataset, tmp, &fid, &tmp_exists, err, errlen);
+  if (rc != DAGR_OK) goto fail;
 
   /* 3. The virtual dataset: one mapping per block, the same region in the source. */
   {
@@ -1309,18 +1385,8 @@ int dagr__h5_assemble(const char *final_path, const char *dataset, int dtype, in
   }
 
   /* 4. Durable, then atomically visible. */
-  if (fsync_path(tmp, 0) != 0) {
-    rc = dagr__errf(err, errlen, DAGR_EIO, "cannot fsync '%s': %s", tmp, strerror(errno));
-    goto fail;
-  }
-  if (rename(tmp, final_path) != 0) {
-    rc = dagr__errf(err, errlen, DAGR_EIO, "cannot rename '%s' to '%s': %s", tmp, final_path,
-                    strerror(errno));
-    goto fail;
-  }
-  tmp_exists = 0;
-  (void)fsync_path(fdir, 1);
-  rcache_close_path(final_path);
+  rc = commit_output(tmp, final_path, fdir, err, errlen);
+  if (rc == DAGR_OK) tmp_exists = 0;
 
 fail:
   if (did >= 0) H5Dclose(did);

@@ -3,6 +3,15 @@
 #define DAGR_HDF5_H5IO_H
 #ifndef DAGR_BUILDING
 #error "src/hdf5/h5io.h is private to libdagr"
+/* Writes a whole (small) array held in memory as an ordinary contiguous dataset of final_path,
+ * ndim 0 giving a scalar dataset (HDF5's scalar dataspace, as h5py writes a 0-d array), with
+ * the same temporary-name, fsync and rename protocol as dagr__h5_assemble: final_path appears
+ * or changes only once the dataset is complete, its other objects are kept, an object named
+ * dataset is replaced. Errors: DAGR_EINVAL (bad arguments, unsupported dtype), DAGR_EIO
+ * (final_path exists and is not HDF5, a write/fsync/rename failed). */
+int dagr__h5_write_small(const char *final_path, const char *dataset, int dtype, int ndim,
+                         const int64_t *shape, const void *data, char *err, size_t errlen);
+
 #endif
 
 #include <stddef.h>
@@ -117,5 +126,14 @@ int dagr__h5_part_close(const char *part_path, char *err, size_t errlen);
 int dagr__h5_assemble(const char *final_path, const char *dataset, int dtype, int ndim,
                       const int64_t *shape, size_t nblocks, const dagr__h5_block *blocks, char *err,
                       size_t errlen);
+
+/* Writes a whole (small) array held in memory as an ordinary contiguous dataset of final_path,
+ * ndim 0 giving a scalar dataset (HDF5's scalar dataspace, as h5py writes a 0-d array), with
+ * the same temporary-name, fsync and rename protocol as dagr__h5_assemble: final_path appears
+ * or changes only once the dataset is complete, its other objects are kept, an object named
+ * dataset is replaced. Errors: DAGR_EINVAL (bad arguments, unsupported dtype), DAGR_EIO
+ * (final_path exists and is not HDF5, a write/fsync/rename failed). */
+int dagr__h5_write_small(const char *final_path, const char *dataset, int dtype, int ndim,
+                         const int64_t *shape, const void *data, char *err, size_t errlen);
 
 #endif

@@ -486,7 +486,7 @@ def compressions(path, dset):
     return res
 
 
-OUT_FILES = {"o%d.h5" % i for i in range(1, 8)}
+OUT_FILES = {"o%d.h5" % i for i in range(1, 9)}
 
 
 def out_cases(A):
@@ -510,9 +510,14 @@ def out_cases(A):
                       out="o6.h5:/z", gzip=True, mpi=True))
         L.append(Case("out 3-D slice", "g[1:9, ::2, ::-3] + 0.5", ["g"],
                       g[1:9, ::2, ::-3] + 0.5, out="o7.h5:/g"))
-        # Storing a 0-d result is not supported yet: a clear error, and no dataset appears.
-        L.append(Case("out scalar refused", "c.sum()", ["c"], out="o8.h5:/sum",
-                      error=["at least 1 dimension"], no_file="o8.h5"))
+        # 0-d results become scalar datasets (shape (), as h5py writes a 0-d array).
+        L.append(Case("out scalar sum", "a.sum()", ["a"], np.asarray(a.sum()), tol="red",
+                      out="o8.h5:/sum", mpi=True))
+        L.append(Case("out scalar int sum", "c.sum()", ["c"], np.asarray(c.sum()),
+                      out="o8.h5:/isum"))
+        L.append(Case("out scalar bool", "(a > 5).any()", ["a"], np.asarray((a > 5).any()),
+                      out="o8.h5:/g/any"))
+        L.append(Case("out scalar int", "d.max()", ["d"], np.asarray(d.max()), out="o8.h5:/max"))
     return L
 
 

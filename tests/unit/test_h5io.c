@@ -664,6 +664,52 @@ static void test_assemble_existing(void) {
   CU_EXPECT_INT(r[0], 5);
 }
 
+/* Small whole arrays written directly: a scalar (0-d) dataset reads back with inspect/read, a
+ * second dataset joins the file, and a non-HDF5 file under the name is refused and kept. */
+static void test_write_small(void) {
+  char final[700];
+  path_in_dir(final, sizeof final, "small.h5");
+  double v = 2.5;
+  CU_EXPECT_INT(
+      dagr__h5_write_small(final, "/s", DAGR_DTYPE_FLOAT64, 0, NULL, &v, g_err, sizeof g_err),
+      DAGR_OK);
+  dagr__h5_info info;
+  CU_EXPECT_INT(dagr__h5_inspect(final, "/s", &info, g_err, sizeof g_err), DAGR_OK);
+  CU_EXPECT_INT(info.ndim, 0);
+  CU_EXPECT_INT(info.dtype, DAGR_DTYPE_FLOAT64);
+  double got = 0;
+  CU_EXPECT_INT(dagr__h5_read(final, "/s", 0, NULL, NULL, NULL, DAGR_DTYPE_FLOAT64, &got, g_err,
+                              sizeof g_err),
+                DAGR_OK);
+  CU_ASSERT(got == 2.5);
+  int64_t shape[1] = {3}, cnt = 3, st = 0, iv[3] = {7, -8, 9}, back[3] = {0};
+  CU_EXPECT_INT(
+      dagr__h5_write_small(final, "g/v", DAGR_DTYPE_INT64, 1, shape, iv, g_err, sizeof g_err),
+      DAGR_OK);
+  CU_EXPECT_INT(
+      dagr__h5_read(final, "/g/v", 1, &st, &cnt, NULL, DAGR_DTYPE_INT64, back, g_err, sizeof g_err),
+      DAGR_OK);
+  CU_EXPECT_INT(back[1], -8);
+  CU_EXPECT_INT(dagr__h5_inspect(final, "/s", &info, g_err, sizeof g_err), DAGR_OK);
+  CU_EXPECT_INT(count_tmp_files(g_dir), 0);
+  char text[700];
+  path_in_dir(text, sizeof text, "small.txt");
+  FILE *f = fopen(text, "w");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  fputs("not hdf5\n", f);
+  fclose(f);
+  CU_EXPECT_INT(
+      dagr__h5_write_small(text, "/s", DAGR_DTYPE_FLOAT64, 0, NULL, &v, g_err, sizeof g_err),
+      DAGR_EIO);
+  CU_EXPECT_STR_CONTAINS(g_err, "not an HDF5 file");
+  struct stat sb;
+  CU_EXPECT_INT(stat(text, &sb), 0);
+  CU_EXPECT_INT(sb.st_size, 9);
+  CU_EXPECT_INT(count_tmp_files(g_dir), 0);
+  CU_EXPECT_INT(dagr__h5_write_small(final, "/s", 99, 0, NULL, &v, g_err, sizeof g_err),
+                DAGR_EINVAL);
+}
+
 static void test_assemble_failures(void) {
   char final[700], parts[2][700];
   path_in_dir(final, sizeof final, "fail.h5");
@@ -911,6 +957,7 @@ int main(void) {
       {"assemble bool and int32", test_assemble_bool_int},
       {"assemble into an existing file", test_assemble_existing},
       {"failed assemble leaves nothing", test_assemble_failures},
+      {"small and scalar datasets written directly", test_write_small},
       {"concurrent reads from 4 threads", test_concurrent_reads},
       {"concurrent part writes from 4 threads", test_concurrent_writes},
       {"teardown", test_teardown},
