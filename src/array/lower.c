@@ -91,6 +91,17 @@ static int next_index(const dagr__ch_layout_t *l, int64_t *idx) {
   return 0;
 }
 
+static int add_task_prio(lower *L, const char *key, const char *kernel, dagr_params_t *p,
+                         const char *const *deps, size_t ndeps, int priority) {
+  dagr_task_opts_t o;
+  dagr_task_opts_init(&o);
+  o.priority = priority;
+  int rc = dagr_graph_add(L->g, key, kernel, p, deps, ndeps, &o);
+  dagr_params_free(p);
+  if (rc) return dagr__array_err(L->ctx, rc, "building the task graph: %s", dagr_graph_error(L->g));
+  return DAGR_OK;
+}
+
 static int add_task(lower *L, const char *key, const char *kernel, dagr_params_t *p,
                     const char *const *deps, size_t ndeps) {
   int rc = dagr_graph_add(L->g, key, kernel, p, deps, ndeps, NULL);
@@ -504,7 +515,10 @@ static int lower_reduce(lower *L, dagr_array_t *r) {
       block_key(e->src, idx, dep, sizeof dep);
       key_of(key, sizeof key, "partial", r->id, tsuf[t], nd, idx);
       const char *deps[1] = {dep};
-      rc = add_task(L, key, DAGR__K_RED_PARTIAL, p, deps, 1);
+      /* A partial turns a chunk into a few cells: run it before ready tasks that make new
+       * chunks, so a chunk several partials read (x and x.T) is freed soon after it is made
+       * and memory stays bounded by the chunks in flight, not by the array. */
+      rc = add_task_prio(L, key, DAGR__K_RED_PARTIAL, p, deps, 1, 1);
       if (rc) return rc;
     } while (next_index(sl, idx));
   }

@@ -293,9 +293,60 @@ static int k_to_float32(dagr_kctx_t *k) {
   return DAGR_OK;
 }
 
+#define RSS_KERNEL "bench.peak_rss"
+
+/* This process's peak resident set size (VmHWM in /proc/self/status), in bytes. */
+static int k_peak_rss(dagr_kctx_t *k) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return dagr_kernel_fail(k, RSS_KERNEL ": cannot open /proc/self/status");
+  char line[256];
+  long long kib = -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmHWM: %lld kB", &kib) == 1) break;
+  fclose(f);
+  if (kib < 0) return dagr_kernel_fail(k, RSS_KERNEL ": no VmHWM line");
+  return dagr_kernel_output_int64(k, (int64_t)kib * 1024);
+}
+
 /* Registered on every rank at load time (the program is SPMD). */
 __attribute__((constructor)) static void bench_register(void) {
   (void)dagr_kernel_register(F32_KERNEL, k_to_float32);
+  (void)dagr_kernel_register(RSS_KERNEL, k_peak_rss);
+}
+
+/* The largest peak RSS (MiB) among the worker processes, from one task pinned to each worker
+ * (in a single-process run: this process), or -1 if that fails. It shows the memory a run needed
+ * per rank against the array's size: the store holds a few chunks per thread at a time. */
+static double worker_peak_rss_mib(dagr_ctx_t *ctx) {
+  int nw = dagr_nworkers(ctx), mpi = dagr_nranks(ctx) > 1;
+  dagr_graph_t *g;
+  if (nw < 1 || dagr_graph_create(&g)) return -1;
+  char(*keys)[32] = calloc((size_t)nw, sizeof *keys);
+  const char **kp = calloc((size_t)nw, sizeof *kp);
+  dagr_result_t *res = calloc((size_t)nw, sizeof *res);
+  double mib = -1;
+  int rc = !keys || !kp || !res;
+  for (int w = 0; w < nw && !rc; w++) {
+    dagr_task_opts_t to;
+    dagr_task_opts_init(&to);
+    to.worker = mpi ? w + 1 : -1;
+    snprintf(keys[w], sizeof keys[w], "peak-rss-%d", w);
+    kp[w] = keys[w];
+    rc = dagr_graph_add(g, keys[w], RSS_KERNEL, NULL, NULL, 0, &to);
+  }
+  if (!rc && dagr_get(ctx, g, kp, (size_t)nw, res) == DAGR_OK) {
+    for (int w = 0; w < nw; w++) {
+      int64_t b = 0;
+      if (dagr_result_int64(&res[w], &b) == DAGR_OK && (double)b / 1048576.0 > mib)
+        mib = (double)b / 1048576.0;
+      dagr_result_release(&res[w]);
+    }
+  }
+  free(keys);
+  free(kp);
+  free(res);
+  dagr_graph_free(g);
+  return mib;
 }
 
 typedef struct atime {
@@ -441,10 +492,10 @@ static int h5sum_bench(dagr_ctx_t *ctx, const opts *o) {
     printf("bench=h5sum file=%s dataset=%s shape=%s dtype=%s chunk=%lld ranks=%d workers=%d "
            "reps=%d tasks=%zu build_seconds=%.4f lower_seconds=%.4f plan_seconds=%.4f "
            "run_seconds=%.4f seconds=%.4f min_seconds=%.4f first_seconds=%.4f fetched_mib=%.1f "
-           "fetch_seconds=%.4f result=%.6f timed=read+sum\n",
+           "fetch_seconds=%.4f result=%.6f worker_peak_rss_mib=%.0f timed=read+sum\n",
            path, dset, shp, dagr_dtype_name(dt), o->chunk, dagr_nranks(ctx), dagr_nworkers(ctx),
            o->reps, t.tasks, build, t.lower, t.plan, t.run, med, best, t.secs[0],
-           t.fetched / 1048576.0, t.fetch, t.result);
+           t.fetched / 1048576.0, t.fetch, t.result, worker_peak_rss_mib(ctx));
   }
   atime_free(&t);
   release_all(v, 2);
@@ -482,9 +533,10 @@ static int random_bench(dagr_ctx_t *ctx, const char *name, const opts *o) {
     summary(&t, o->reps, &med, &best);
     printf("bench=%s n=%lld chunk=%lld ranks=%d workers=%d reps=%d tasks=%zu build_seconds=%.4f "
            "lower_seconds=%.4f plan_seconds=%.4f run_seconds=%.4f seconds=%.4f min_seconds=%.4f "
-           "first_seconds=%.4f fetched_mib=%.1f fetch_seconds=%.4f ",
+           "first_seconds=%.4f fetched_mib=%.1f fetch_seconds=%.4f worker_peak_rss_mib=%.0f ",
            name, n, o->chunk, dagr_nranks(ctx), dagr_nworkers(ctx), o->reps, t.tasks, build,
-           t.lower, t.plan, t.run, med, best, t.secs[0], t.fetched / 1048576.0, t.fetch);
+           t.lower, t.plan, t.run, med, best, t.secs[0], t.fetched / 1048576.0, t.fetch,
+           worker_peak_rss_mib(ctx));
     if (mm)
       printf("r=%.6e timed=random_uniform+matmul+sum\n", t.result);
     else
@@ -568,11 +620,11 @@ static int h5write_bench(dagr_ctx_t *ctx, const opts *o) {
     printf("bench=h5write n=%lld chunk=%lld ranks=%d workers=%d reps=%d tasks=%zu out=%s%s "
            "build_seconds=%.4f lower_seconds=%.4f plan_seconds=%.4f run_seconds=%.4f "
            "seconds=%.4f min_seconds=%.4f first_seconds=%.4f fetched_mib=%.1f fetch_seconds=%.4f "
-           "mean=%.6f ok=%d "
+           "mean=%.6f ok=%d worker_peak_rss_mib=%.0f "
            "timed=random_uniform+x*2+1+store_until_renamed\n",
            n, o->chunk, dagr_nranks(ctx), dagr_nworkers(ctx), o->reps, tasks, path,
            o->out ? "" : "(removed)", build, lower, plan, run, med, best, secs[0],
-           fetched / 1048576.0, fetch, check, ok);
+           fetched / 1048576.0, fetch, check, ok, worker_peak_rss_mib(ctx));
     if (!ok) rc = 1;
   }
   if (!o->out) remove_store(path);
@@ -665,12 +717,12 @@ static int stencil_bench(dagr_ctx_t *ctx, const opts *o) {
            "tasks=%zu prep_seconds=%.4f build_seconds=%.4f lower_seconds=%.4f plan_seconds=%.4f "
            "run_seconds=%.4f seconds=%.4f min_seconds=%.4f first_seconds=%.4f read_seconds=%.4f "
            "sweeps_seconds=%.4f gen_seconds=%.4f gen_min_seconds=%.4f fetched_mib=%.1f "
-           "fetch_seconds=%.4f r=%.6e gen_r=%.6e "
+           "fetch_seconds=%.4f r=%.6e gen_r=%.6e worker_peak_rss_mib=%.0f "
            "timed=read_f4_h5+sweeps+sum (gen_: random+to_float32+sweeps+sum; read_: read+sum; "
            "sweeps_: seconds-read_seconds)\n",
            n, o->chunk, iters, dagr_nranks(ctx), dagr_nworkers(ctx), o->reps, ta.tasks, prep, build,
            ta.lower, ta.plan, ta.run, med, best, ta.secs[0], rmed, med - rmed, gmed, gbest,
-           ta.fetched / 1048576.0, ta.fetch, ta.result, tg.result);
+           ta.fetched / 1048576.0, ta.fetch, ta.result, tg.result, worker_peak_rss_mib(ctx));
     if (ta.result != tg.result && !(ta.result - tg.result < 1e-3 * (1 + ta.result) &&
                                     tg.result - ta.result < 1e-3 * (1 + ta.result))) {
       fprintf(stderr, "dagr bench stencil: the two variants disagree (%g vs %g)\n", ta.result,
