@@ -26,6 +26,18 @@ int dagr__errf(char *buf, size_t len, int status, const char *fmt, ...)
 void dagr__set_global_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *dagr__global_error(void);
 
+/* Most executor groups (NUMA domains) one worker keeps; the scheduler and the messages size
+ * their per-worker tables by it. */
+#define DAGR__MAX_GROUPS 16
+
+/* What the scheduler knows of each worker: its threads per executor group and its host. */
+typedef struct dagr__worker_desc {
+  int threads;
+  int ngroups; /* executor groups (NUMA domains), 1..DAGR__MAX_GROUPS */
+  int group_threads[DAGR__MAX_GROUPS];
+  uint64_t host; /* hash of the host name: equal for workers on one host */
+} dagr__worker_desc;
+
 /* Monotonic seconds. */
 static inline double dagr__now(void) {
   struct timespec ts;

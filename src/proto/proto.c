@@ -67,8 +67,13 @@ int dagr__msg_finish(dagr__buf *b, uint32_t count) {
 
 int dagr__enc_task(dagr__buf *b, uint32_t task, uint16_t kernel, const void *params,
                    uint32_t params_len, uint32_t ndeps) {
+  return dagr__enc_task_group(b, task, kernel, 0, params, params_len, ndeps);
+}
+
+int dagr__enc_task_group(dagr__buf *b, uint32_t task, uint16_t kernel, uint16_t group,
+                         const void *params, uint32_t params_len, uint32_t ndeps) {
   if (dagr__buf_reserve(b, sizeof(dagr__assign_rec) + dagr__pad8(params_len))) return DAGR_ENOMEM;
-  dagr__assign_rec r = {task, kernel, 0, params_len, ndeps};
+  dagr__assign_rec r = {task, kernel, group, params_len, ndeps};
   memcpy(b->p + b->len, &r, sizeof r);
   b->len += sizeof r;
   put_padded(b, params, params_len);

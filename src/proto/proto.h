@@ -40,7 +40,7 @@ typedef struct dagr__msg_hdr {
 typedef struct dagr__assign_rec {
   uint32_t task;
   uint16_t kernel;
-  uint16_t flags;
+  uint16_t flags; /* the executor group (NUMA domain of the worker) to run in */
   uint32_t params_len;
   uint32_t ndeps;
 } dagr__assign_rec;
@@ -163,6 +163,10 @@ static inline uint32_t dagr__msg_count(const dagr__buf *b) {
 }
 
 /* ASSIGN encoding: a task header then its deps. */
+/* As dagr__enc_task, naming the executor group (the worker's NUMA domain) the task runs in,
+ * carried in the record's flags (0 on a worker with one group). */
+int dagr__enc_task_group(dagr__buf *b, uint32_t task, uint16_t kernel, uint16_t group,
+                         const void *params, uint32_t params_len, uint32_t ndeps);
 int dagr__enc_task(dagr__buf *b, uint32_t task, uint16_t kernel, const void *params,
                    uint32_t params_len, uint32_t ndeps);
 int dagr__enc_dep_scalar(dagr__buf *b, uint32_t obj, int dtype, uint64_t value);

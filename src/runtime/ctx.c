@@ -11,10 +11,14 @@
 
 static int serve_as_worker(dagr_ctx_t *ctx) {
   dagr__store store;
-  int rc = dagr__store_init(&store, ctx->boot.store_base, ctx->boot.store_bytes);
+  const dagr__placement *pl = &ctx->placement;
+  /* One store part per executor group, each bound to its NUMA node before first touch. */
+  int rc = dagr__store_init_parts(&store, ctx->boot.store_base, ctx->boot.store_bytes, pl->ngroups,
+                                  pl->group_weight);
   if (rc) return rc;
-  dagr__worker_cfg wc = {ctx->boot.rank, ctx->boot.threads, ctx->cfg.inline_bytes, 1000000L,
-                         ctx->boot.host};
+  dagr__placement_bind_store(pl, &store);
+  dagr__worker_cfg wc = {ctx->boot.rank, ctx->boot.threads, ctx->cfg.inline_bytes,
+                         1000000L,       ctx->boot.host,    pl};
   dagr__worker *w;
   rc = dagr__worker_create(&wc, dagr__mpi_wlink(ctx->mpi), &store, &w);
   if (rc == DAGR_OK) {
@@ -43,6 +47,7 @@ int dagr_init(int *argc, char ***argv, const dagr_config_t *user, dagr_ctx_t **o
     free(ctx);
     return rc;
   }
+  ctx->boot.placement = &ctx->placement;
   int use_mpi = ctx->cfg.mpi >= 0 ? ctx->cfg.mpi : dagr__mpi_launched();
   if (use_mpi) {
     rc = dagr__mpi_boot(argc, argv, &ctx->cfg, &ctx->boot, &ctx->mpi, ctx->err, sizeof ctx->err);
@@ -68,9 +73,9 @@ int dagr_init(int *argc, char ***argv, const dagr_config_t *user, dagr_ctx_t **o
     ctx->driver = 1;
     dagr__slink *link;
     link = ctx->local ? dagr__local_slink(ctx->local) : dagr__mpi_slink(ctx->mpi);
-    rc = dagr__sched_init(&ctx->sched, link, ctx->boot.worker_threads, ctx->cfg.inline_bytes,
-                          (uint32_t)ctx->cfg.batch_tasks, (uint32_t)ctx->cfg.queue_tasks,
-                          ctx->local == NULL);
+    rc = dagr__sched_init(&ctx->sched, link, ctx->boot.worker_threads, ctx->boot.workers,
+                          ctx->cfg.inline_bytes, (uint32_t)ctx->cfg.batch_tasks,
+                          (uint32_t)ctx->cfg.queue_tasks, ctx->local == NULL);
     if (rc) {
       dagr__set_global_error("out of memory starting the scheduler");
       goto fail;
@@ -88,6 +93,7 @@ int dagr_init(int *argc, char ***argv, const dagr_config_t *user, dagr_ctx_t **o
   *out = ctx;
   return rc;
 fail:
+  dagr__placement_free(&ctx->placement);
   dagr__registry_thaw();
   free(ctx);
   return rc;
@@ -108,6 +114,7 @@ int dagr_finalize(dagr_ctx_t *ctx) {
     int mrc = dagr__mpi_finalize(ctx->mpi);
     if (!rc) rc = mrc;
   }
+  dagr__placement_free(&ctx->placement);
   dagr__registry_thaw();
   free(ctx);
   return rc;
@@ -187,9 +194,10 @@ int dagr_info_print(dagr_ctx_t *ctx, FILE *out) {
   if (!ctx || !out) return DAGR_EINVAL;
   if (!ctx->driver)
     return dagr__errf(ctx->err, sizeof ctx->err, DAGR_ESTATE, "dagr_info_print runs on rank 0");
-  fprintf(out, "rank 0: host=%s role=%s threads=1 store_bytes=0 nranks=%d workers=%d\n",
+  fprintf(out, "rank 0: host=%s role=%s threads=1 store_bytes=0 nranks=%d workers=%d %s\n",
           ctx->boot.host, ctx->local ? "scheduler+local-workers" : "scheduler", ctx->boot.nranks,
-          dagr_nworkers(ctx));
+          dagr_nworkers(ctx),
+          ctx->local ? "(the local workers' line follows)" : ctx->placement.desc);
   info_out o = {out};
   return dagr__sched_info(&ctx->sched, print_worker, &o, ctx->err, sizeof ctx->err);
 }

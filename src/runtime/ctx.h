@@ -11,6 +11,7 @@
 struct dagr_ctx {
   dagr_config_t cfg;
   dagr__boot boot;
+  dagr__placement placement; /* this rank's hwloc plan (boot.placement points here) */
   int driver;
   dagr__mpi *mpi;     /* MPI runs */
   dagr__local *local; /* single-process runs */

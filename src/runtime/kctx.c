@@ -113,7 +113,7 @@ int dagr_kernel_output(dagr_kctx_t *k, size_t nbytes, int dtype, int ndim, const
   int rc = set_meta(k, dtype, ndim, shape);
   if (rc) return rc;
   uint64_t off;
-  rc = dagr__store_alloc(k->store, nbytes, &off);
+  rc = dagr__store_alloc_in(k->store, k->group, nbytes, &off, NULL);
   if (rc) {
     snprintf(k->errmsg, DAGR__ERRLEN, "cannot allocate a %zu-byte output in the object store (%s)",
              nbytes, dagr_strerror(rc));

@@ -16,6 +16,7 @@ struct dagr_kctx {
   const void *params;
   size_t params_len;
   dagr__store *store;
+  int group; /* executor group (NUMA domain): outputs go to its store part */
   /* output */
   int out_kind;
   int out_dtype;

@@ -78,6 +78,7 @@ struct dagr__worker {
   dagr__store *store;
   dagr__exec exec;
   int exec_started;
+  int ngroups; /* executor groups (NUMA domains) */
 
   uint32_t run;
   int in_run;
@@ -227,6 +228,7 @@ static void run_task(dagr__job *job, void *arg) {
   k.params = t->tv.params;
   k.params_len = t->tv.params_len;
   k.store = w->store;
+  k.group = t->job.group;
   k.errmsg = errmsg;
   uint64_t t0 = dagr__now_ns();
   int rc = dagr__kctx_invoke(&k, dagr__registry_fn(t->tv.kernel));
@@ -444,6 +446,8 @@ static int accept_task(dagr__worker *w, msgref *m, const dagr__task_view *tv, wt
   if (!t) return DAGR_ENOMEM;
   t->tv = *tv;
   t->job.prio = tv->task;
+  /* The scheduler names the executor group (NUMA domain) in the record's flags. */
+  t->job.group = tv->flags < w->ngroups ? tv->flags : 0;
   t->msg = m;
   m->refs++;
   if (tv->kernel >= dagr__registry_count() || tv->task >= w->ntasks) {
@@ -467,7 +471,8 @@ static int accept_task(dagr__worker *w, msgref *m, const dagr__task_view *tv, wt
     } else if (d.kind == DAGR__DEP_REMOTE && w->obj[d.obj].state == OBJ_ABSENT) {
       wobj *o = &w->obj[d.obj];
       uint64_t off;
-      rc = dagr__store_alloc(w->store, d.nbytes, &off);
+      /* Pulled inputs land in the store part of the domain that will read them. */
+      rc = dagr__store_alloc_in(w->store, t->job.group, d.nbytes, &off, NULL);
       if (rc) {
         snprintf(w->err, sizeof w->err,
                  "no room in the object store of worker rank %d (%zu bytes) for a %llu-byte input",
@@ -665,12 +670,21 @@ static int send_ctrl(dagr__worker *w, int type, uint32_t run) {
 }
 
 static int send_info(dagr__worker *w) {
-  char text[1024];
+  char text[2048], parts[512] = "";
+  /* store_parts: the store's part per executor group (NUMA domain), in bytes. */
+  for (int p = 0, k = 0; p < dagr__store_nparts(w->store) && k < (int)sizeof parts; p++) {
+    uint64_t off;
+    size_t len = 0;
+    (void)dagr__store_part_range(w->store, p, &off, &len);
+    k += snprintf(parts + k, sizeof parts - (size_t)k, "%s%d:%zu", p ? "," : "", p, len);
+  }
   int n = snprintf(text, sizeof text,
                    "host=%s role=worker threads=%d store_bytes=%zu store_used=%zu "
-                   "store_peak=%zu inline_bytes=%zu",
+                   "store_peak=%zu inline_bytes=%zu groups=%d store_parts=%s %s",
                    w->cfg.host ? w->cfg.host : "?", w->cfg.threads, w->store->size,
-                   dagr__store_used(w->store), w->store->peak_used, w->cfg.inline_bytes);
+                   dagr__store_used(w->store), w->store->peak_used, w->cfg.inline_bytes, w->ngroups,
+                   parts, w->cfg.placement ? w->cfg.placement->desc : "");
+  if (n >= (int)sizeof text) n = (int)sizeof text - 1;
   dagr__buf b = {0};
   if (dagr__msg_begin(&b, DAGR__MSG_INFO, 0, 0) || dagr__buf_reserve(&b, (size_t)n + 1)) {
     dagr__buf_free(&b);
@@ -785,6 +799,13 @@ int dagr__worker_serve(dagr__worker *w, int *exit_status) {
   return DAGR_OK;
 }
 
+/* Each executor thread binds itself to its cores (placement.c) before it takes a task. */
+static void thread_init(int thread_index, int group, void *arg) {
+  const dagr__worker *w = arg;
+  (void)group;
+  if (w->cfg.placement) dagr__placement_bind_thread(w->cfg.placement, thread_index);
+}
+
 int dagr__worker_create(const dagr__worker_cfg *cfg, dagr__wlink *link, dagr__store *store,
                         dagr__worker **out) {
   if (!cfg || !link || !store || !out || cfg->threads < 1) return DAGR_EINVAL;
@@ -793,7 +814,17 @@ int dagr__worker_create(const dagr__worker_cfg *cfg, dagr__wlink *link, dagr__st
   w->cfg = *cfg;
   w->link = link;
   w->store = store;
-  int rc = dagr__exec_start(&w->exec, cfg->threads, run_task, w);
+  const dagr__placement *pl = cfg->placement;
+  int rc;
+  if (pl && pl->ngroups > 1) {
+    w->ngroups = pl->ngroups;
+    rc = dagr__exec_start_groups(&w->exec, pl->ngroups, pl->group_threads, run_task, w, thread_init,
+                                 w);
+  } else {
+    int one[1] = {cfg->threads};
+    w->ngroups = 1;
+    rc = dagr__exec_start_groups(&w->exec, 1, one, run_task, w, thread_init, w);
+  }
   if (rc) {
     free(w);
     return rc;

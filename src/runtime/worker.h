@@ -5,6 +5,7 @@
 #error "src/runtime/worker.h is private to libdagr"
 #endif
 
+#include "runtime/placement.h"
 #include "store/store.h"
 #include "transport/link.h"
 
@@ -14,6 +15,8 @@ typedef struct dagr__worker_cfg {
   size_t inline_bytes; /* outputs up to this size are reported inline */
   long max_sleep_ns;   /* longest idle sleep between polls */
   const char *host;
+  /* Executor groups (one per NUMA domain), their threads and bindings; NULL: one group. */
+  const dagr__placement *placement;
 } dagr__worker_cfg;
 
 typedef struct dagr__worker dagr__worker;

@@ -39,14 +39,16 @@ static int ensure_cap(dagr__sched *s, size_t n) {
       grow((void **)&s->okind, c, 1) || grow((void **)&s->odtype, c, 1) ||
       grow((void **)&s->ondim, c, 1) || grow((void **)&s->oval, c, 8) ||
       grow((void **)&s->onbytes, c, 8) || grow((void **)&s->oshape, c, sizeof(int64_t *)) ||
-      grow((void **)&s->holders, c, 4) || grow((void **)&s->spec, c, 4))
+      grow((void **)&s->holders, c, 4) || grow((void **)&s->spec, c, 4) ||
+      grow((void **)&s->grp, c, 1))
     return DAGR_ENOMEM;
   s->cap = c;
   return DAGR_OK;
 }
 
-int dagr__sched_init(dagr__sched *s, dagr__slink *link, const int *threads, size_t inline_bytes,
-                     uint32_t batch_tasks, uint32_t queue_tasks, int pin_ranks) {
+int dagr__sched_init(dagr__sched *s, dagr__slink *link, const int *threads,
+                     const dagr__worker_desc *workers, size_t inline_bytes, uint32_t batch_tasks,
+                     uint32_t queue_tasks, int pin_ranks) {
   memset(s, 0, sizeof *s);
   s->link = link;
   s->nworkers = link->nworkers;
@@ -59,10 +61,38 @@ int dagr__sched_init(dagr__sched *s, dagr__slink *link, const int *threads, size
   s->touched = calloc((size_t)s->nworkers, sizeof *s->touched);
   if (!s->w || !s->wbytes || !s->touched) return DAGR_ENOMEM;
   for (int i = 0; i < s->nworkers; i++) {
-    s->w[i].rank = pin_ranks ? i + 1 : 0;
-    s->w[i].threads = threads[i] > 0 ? threads[i] : 1;
+    dagr__sched_worker *sw = &s->w[i];
+    sw->rank = pin_ranks ? i + 1 : 0;
+    sw->threads = threads[i] > 0 ? threads[i] : 1;
+    sw->ngroups = workers && workers[i].ngroups > 1 && workers[i].ngroups <= DAGR__MAX_GROUPS
+                      ? workers[i].ngroups
+                      : 1;
+    for (int g = 0; g < sw->ngroups; g++)
+      sw->gthreads[g] = sw->ngroups == 1                  ? sw->threads
+                        : workers[i].group_threads[g] > 0 ? workers[i].group_threads[g]
+                                                          : 1;
+    sw->dom_base = s->ndom;
+    s->ndom += sw->ngroups;
   }
-  return DAGR_OK;
+  s->dom = calloc((size_t)(s->ndom > 0 ? s->ndom : 1), sizeof *s->dom);
+  if (!s->dom) return DAGR_ENOMEM;
+  /* Hosts: dense ids in order of first appearance. */
+  uint64_t *hosts = calloc((size_t)(s->nworkers > 0 ? s->nworkers : 1), sizeof *hosts);
+  if (!hosts) return DAGR_ENOMEM;
+  for (int i = 0; i < s->nworkers; i++) {
+    uint64_t h = workers ? workers[i].host : 0;
+    int id = 0;
+    while (id < s->nhosts && hosts[id] != h) id++;
+    if (id == s->nhosts) hosts[s->nhosts++] = h;
+    for (int g = 0; g < s->w[i].ngroups; g++) {
+      s->dom[s->w[i].dom_base + g].worker = i;
+      s->dom[s->w[i].dom_base + g].host = id;
+    }
+  }
+  free(hosts);
+  if (s->nhosts < 1) s->nhosts = 1;
+  return dagr__place_scratch_init(&s->pscratch, (size_t)s->ndom, (size_t)s->nworkers,
+                                  (size_t)s->nhosts);
 }
 
 static void free_run_arrays(dagr__sched *s) {
@@ -80,6 +110,7 @@ static void free_run_arrays(dagr__sched *s) {
   free(s->oshape);
   free(s->holders);
   free(s->spec);
+  free(s->grp);
   free(s->hnodes);
   for (size_t i = 0; i < s->nshape_chunks; i++) free(s->shape_chunks[i]);
   free(s->shape_chunks);
@@ -94,6 +125,9 @@ void dagr__sched_destroy(dagr__sched *s) {
   free(s->w);
   free(s->wbytes);
   free(s->touched);
+  free(s->dom);
+  free(s->pin);
+  dagr__place_scratch_free(&s->pscratch);
   free_run_arrays(s);
   memset(s, 0, sizeof *s);
 }
@@ -170,15 +204,25 @@ static int add_holder(dagr__sched *s, uint32_t obj, int w) {
   return DAGR_OK;
 }
 
+/* A domain's share of its worker's queue, by its threads. */
+static void set_dom_caps(dagr__sched *s, const dagr__sched_worker *sw) {
+  for (int g = 0; g < sw->ngroups; g++) {
+    uint64_t c = (uint64_t)sw->limit * (uint64_t)sw->gthreads[g] / (uint64_t)sw->threads;
+    s->dom[sw->dom_base + g].cap = c > 0 ? (uint32_t)c : 1;
+  }
+}
+
 static void update_limit(dagr__sched *s, dagr__sched_worker *sw) {
   if (s->queue_tasks) {
     sw->limit = s->queue_tasks;
+    set_dom_caps(s, sw);
     return;
   }
   double per = sw->avg_us > 0.05 ? sw->avg_us : 0.05;
   double lim = sw->threads * (2.0 + QUEUE_TARGET_US / per);
   uint32_t min = 2u * (uint32_t)sw->threads;
   sw->limit = lim > QUEUE_MAX ? QUEUE_MAX : (lim < min ? min : (uint32_t)lim);
+  set_dom_caps(s, sw);
 }
 
 /* Encodes task i for worker w. */
@@ -190,7 +234,8 @@ static int encode(run *r, uint32_t i, int w) {
   if (sw->out_n == 0 && dagr__msg_begin(&sw->out, DAGR__MSG_ASSIGN, s->run, p->n))
     return DAGR_ENOMEM;
   uint32_t nd = p->dep_off[i + 1] - p->dep_off[i];
-  if (dagr__enc_task(&sw->out, i, p->kernel[i], r->g->params + gt->param_off, gt->param_len, nd))
+  if (dagr__enc_task_group(&sw->out, i, p->kernel[i], s->grp[i], r->g->params + gt->param_off,
+                           gt->param_len, nd))
     return DAGR_ENOMEM;
   for (uint32_t e = p->dep_off[i]; e < p->dep_off[i + 1]; e++) {
     uint32_t d = p->deps[e];
@@ -214,6 +259,7 @@ static int encode(run *r, uint32_t i, int w) {
   }
   sw->out_n++;
   sw->inflight++;
+  s->dom[sw->dom_base + s->grp[i]].load++;
   if (sw->out_n >= s->batch_tasks || sw->out.len >= BATCH_BYTES) return flush_worker(r, w);
   return DAGR_OK;
 }
@@ -239,10 +285,11 @@ static int can_follow(run *r, uint32_t c, int w, uint32_t reserved) {
 /* Assigns task i to worker w, then every dependent that can follow it there. Chains and
  * single-worker subtrees thus reach a worker in one message and run there without a round trip
  * through rank 0 per task. */
-static int assign(run *r, uint32_t i, int w) {
+static int assign(run *r, uint32_t i, int w, int group) {
   dagr__sched *s = r->s;
   const dagr__plan *p = r->p;
   uint32_t top = 0;
+  s->grp[i] = (uint8_t)group;
   s->spec[top++] = i;
   while (top) {
     uint32_t t = s->spec[--top];
@@ -254,6 +301,7 @@ static int assign(run *r, uint32_t i, int w) {
       uint32_t c = p->cons[e];
       if (--s->unassigned[c] == 0 && s->deps_left[c] > 0 && can_follow(r, c, w, top)) {
         s->state[c] = (uint8_t)((s->state[c] & TARGET_BIT) | T_ASSIGNED); /* reserve */
+        s->grp[c] = s->grp[t]; /* beside its input, in the same domain */
         s->spec[top++] = c;
       }
     }
@@ -261,17 +309,66 @@ static int assign(run *r, uint32_t i, int w) {
   return DAGR_OK;
 }
 
-/* Chooses a worker for ready task i, or -1 if every suitable worker is full. */
-static int place(run *r, uint32_t i) {
+/* Inputs smaller than this in all do not decide where a task runs: load does. */
+#define SMALL_INPUT_BYTES (256u << 10)
+
+/* The least loaded group of worker w (relative to its threads). */
+static int least_group(const dagr__sched *s, int w) {
+  const dagr__sched_worker *sw = &s->w[w];
+  int best = 0;
+  double bl = 0;
+  for (int g = 0; g < sw->ngroups; g++) {
+    double l = (double)s->dom[sw->dom_base + g].load / sw->gthreads[g];
+    if (g == 0 || l < bl) bl = l, best = g;
+  }
+  return best;
+}
+
+/* With NUMA domains or several hosts: the domain by where the input bytes are (same domain >
+ * same worker > same host > elsewhere) or by load (place.c). -1 if every domain is full. */
+static int place_domain(run *r, uint32_t i, int *group) {
   dagr__sched *s = r->s;
   const dagr__plan *p = r->p;
+  size_t n = 0, nd = p->dep_off[i + 1] - p->dep_off[i];
+  if (nd > s->cap_pin) {
+    dagr__place_input *q = realloc(s->pin, nd * sizeof *q);
+    if (!q) return -1; /* retried on the next dispatch */
+    s->pin = q;
+    s->cap_pin = nd;
+  }
+  for (uint32_t e = p->dep_off[i]; e < p->dep_off[i + 1]; e++) {
+    uint32_t d = p->deps[e];
+    if (s->okind[d] != O_STORE) continue;
+    s->pin[n].domain = s->w[s->where[d]].dom_base + s->grp[d];
+    s->pin[n].bytes = s->onbytes[d];
+    n++;
+  }
+  int32_t dom = -1;
+  if (dagr__place_choose(s->dom, (size_t)s->ndom, s->pin, n, SMALL_INPUT_BYTES, &s->pscratch,
+                         &dom) != DAGR_OK ||
+      dom < 0)
+    return -1;
+  int w = s->dom[dom].worker;
+  *group = dom - s->w[w].dom_base;
+  return w;
+}
+
+/* Chooses a worker (and its group: *group) for ready task i, or -1 if every suitable worker is
+ * full. */
+static int place(run *r, uint32_t i, int *group) {
+  dagr__sched *s = r->s;
+  const dagr__plan *p = r->p;
+  *group = 0;
   if (s->pin_ranks) {
     int32_t pin = r->g->tasks[p->gid[i]].worker;
     if (pin >= 0) {
       int w = pin - 1;
-      return s->w[w].inflight < s->w[w].limit ? w : -1;
+      if (s->w[w].inflight >= s->w[w].limit) return -1;
+      *group = least_group(s, w);
+      return w;
     }
   }
+  if (s->ndom > s->nworkers || s->nhosts > 1) return place_domain(r, i, group);
   /* Most input bytes held (objects in stores; inline ones travel with the task anyway). */
   int best = -1;
   uint64_t best_bytes = 0;
@@ -326,7 +423,8 @@ static int dispatch(run *r) {
   int64_t i = dagr__rq_first(&r->rq);
   int skipped = 0;
   while (i >= 0) {
-    int w = place(r, (uint32_t)i);
+    int group = 0;
+    int w = place(r, (uint32_t)i, &group);
     if (w < 0) {
       if (++skipped > SKIP_MAX || !any_room(s)) break;
       i = dagr__rq_next(&r->rq, (size_t)i);
@@ -334,7 +432,7 @@ static int dispatch(run *r) {
     }
     int64_t next = dagr__rq_next(&r->rq, (size_t)i);
     dagr__rq_clear(&r->rq, (size_t)i);
-    int rc = assign(r, (uint32_t)i, w);
+    int rc = assign(r, (uint32_t)i, w, group);
     if (rc) return rc;
     /* Assigning never readies a task (completions do), so `next` is still the next one. */
     i = next;
@@ -391,6 +489,7 @@ static int on_done(run *r, int w, const dagr__done_view *d) {
                       s->pin_ranks ? w + 1 : 0, i);
   dagr__sched_worker *sw = &s->w[w];
   sw->inflight--;
+  if (s->dom[sw->dom_base + s->grp[i]].load > 0) s->dom[sw->dom_base + s->grp[i]].load--;
   sw->avg_us = 0.9 * sw->avg_us + 0.1 * (double)d->exec_us;
   r->st->tasks++;
   if (d->flags & DAGR__DONE_FETCH) {
@@ -480,6 +579,7 @@ static int end_run(dagr__sched *s) {
     s->w[w].out.len = 0;
     s->w[w].rel.len = 0;
     s->w[w].inflight = 0;
+    for (int g = 0; g < s->w[w].ngroups; g++) s->dom[s->w[w].dom_base + g].load = 0;
     int src = dagr__msg_begin(&b, DAGR__MSG_RUN_END, s->run, 0);
     if (!src) src = send_to(s, w, &b, &zero);
     dagr__buf_free(&b);

@@ -7,11 +7,15 @@
 
 #include "graph/graph.h"
 #include "proto/proto.h"
+#include "scheduler/place.h"
 #include "transport/link.h"
 
 typedef struct dagr__sched_worker {
   int rank;
   int threads;
+  int ngroups;  /* executor groups (NUMA domains) */
+  int dom_base; /* index of its first domain in dagr__sched.dom */
+  int gthreads[DAGR__MAX_GROUPS];
   uint32_t inflight; /* assigned, not yet reported */
   uint32_t limit;
   double avg_us; /* moving average of task run time */
@@ -26,6 +30,14 @@ typedef struct dagr__sched {
   int nworkers;
   int pin_ranks; /* honour the `worker` annotation (MPI runs); 0 in a single process */
   dagr__sched_worker *w;
+  /* NUMA domains of all workers (a worker's groups are dom[dom_base .. dom_base + ngroups)),
+   * with their hosts, loads (tasks in flight) and capacities, for dagr__place_choose. */
+  dagr__place_domain *dom;
+  int ndom, nhosts;
+  dagr__place_scratch pscratch;
+  dagr__place_input *pin; /* scratch: one task's inputs */
+  size_t cap_pin;
+  uint8_t *grp;      /* per task: the group (domain within its worker) it was assigned to */
   uint64_t *wbytes;  /* scratch: input bytes per worker while placing one task */
   uint32_t *touched; /* scratch: workers with non-zero wbytes */
   size_t inline_bytes;
@@ -56,8 +68,11 @@ typedef struct dagr__sched {
 } dagr__sched;
 
 /* Sets up the scheduler for a link. Errors: DAGR_ENOMEM. */
-int dagr__sched_init(dagr__sched *s, dagr__slink *link, const int *threads, size_t inline_bytes,
-                     uint32_t batch_tasks, uint32_t queue_tasks, int pin_ranks);
+/* workers (may be NULL: one group per worker, one host) gives each worker's executor groups
+ * (NUMA domains) and host. */
+int dagr__sched_init(dagr__sched *s, dagr__slink *link, const int *threads,
+                     const dagr__worker_desc *workers, size_t inline_bytes, uint32_t batch_tasks,
+                     uint32_t queue_tasks, int pin_ranks);
 void dagr__sched_destroy(dagr__sched *s);
 
 /* Runs plan (validated, culled, ordered) of graph g and fills results for plan->targets.

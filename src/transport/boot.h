@@ -6,6 +6,7 @@
 #error "src/transport/boot.h is private to libdagr"
 #endif
 
+#include "runtime/placement.h"
 #include "runtime/worker.h"
 #include "transport/link.h"
 
@@ -16,7 +17,11 @@ typedef struct dagr__boot {
   int threads;      /* this rank's executor threads (workers) */
   void *store_base; /* this rank's store arena (workers) */
   size_t store_bytes;
-  int *worker_threads; /* rank 0: per worker (malloc'd, freed by the transport) */
+  int *worker_threads;        /* rank 0: per worker (malloc'd, freed by the transport) */
+  dagr__worker_desc *workers; /* rank 0: per worker (malloc'd, freed by the transport) */
+  /* Set by the caller before booting: where this rank's placement plan goes (the transport
+   * computes the rank's index among the workers of its host and asks for the plan). */
+  dagr__placement *placement;
 } dagr__boot;
 
 typedef struct dagr__mpi dagr__mpi;

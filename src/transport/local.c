@@ -37,6 +37,7 @@ struct dagr__local {
   int serve_rc;
   int exited; /* the worker thread returned (read atomically by the scheduler) */
   int threads;
+  dagr__worker_desc desc;
   dagr__slink slink;
   dagr__wlink wlink;
   char err[DAGR__ERRLEN];
@@ -174,7 +175,20 @@ int dagr__local_start(const dagr_config_t *cfg, dagr__local **out, dagr__slink *
   if (!l) return DAGR_ENOMEM;
   pthread_mutex_init(&l->mu, NULL);
   pthread_cond_init(&l->cv, NULL);
-  l->threads = dagr__default_threads(cfg, 1);
+  /* A single process is its own host's only worker (under mpirun -np 1 the MPI boot has
+   * planned it already). */
+  dagr__placement *pl = b->placement;
+  if (pl && !pl->topo) {
+    int prc = dagr__placement_init(pl, 1, 0, 1, cfg->worker_threads, err, errlen);
+    if (prc) {
+      free(l);
+      return prc;
+    }
+  }
+  l->threads = 0;
+  if (pl && pl->has_plan)
+    for (int g = 0; g < pl->ngroups; g++) l->threads += pl->group_threads[g];
+  if (l->threads < 1) l->threads = dagr__default_threads(cfg, 1);
   l->arena_bytes = dagr__default_store(cfg, 1);
   /* Pages are only committed when objects touch them. */
   l->arena = mmap(NULL, l->arena_bytes, PROT_READ | PROT_WRITE,
@@ -186,8 +200,11 @@ int dagr__local_start(const dagr_config_t *cfg, dagr__local **out, dagr__slink *
                       "cannot reserve a %zu-byte object store: %s (set DAGR_STORE_BYTES lower)",
                       dagr__default_store(cfg, 1), strerror(e));
   }
-  int rc = dagr__store_init(&l->store, l->arena, l->arena_bytes);
+  int rc = pl && pl->has_plan ? dagr__store_init_parts(&l->store, l->arena, l->arena_bytes,
+                                                       pl->ngroups, pl->group_weight)
+                              : dagr__store_init(&l->store, l->arena, l->arena_bytes);
   if (rc) goto fail;
+  if (pl) dagr__placement_bind_store(pl, &l->store);
   l->slink = (dagr__slink){l, 1, s_send, s_poll, s_read, s_idle, l->err};
   l->wlink = (dagr__wlink){l, w_send, w_poll, w_fetch_start, w_fetch_test, NULL};
   if (gethostname(b->host, sizeof b->host) != 0) strcpy(b->host, "unknown");
@@ -197,6 +214,7 @@ int dagr__local_start(const dagr_config_t *cfg, dagr__local **out, dagr__slink *
   l->wcfg.inline_bytes = cfg->inline_bytes;
   l->wcfg.max_sleep_ns = 50 * 1000000L;
   l->wcfg.host = b->host;
+  l->wcfg.placement = pl && pl->has_plan ? pl : NULL;
   rc = dagr__worker_create(&l->wcfg, &l->wlink, &l->store, &l->worker);
   if (rc) goto fail_store;
   if (pthread_create(&l->thread, NULL, serve_main, l) != 0) {
@@ -211,6 +229,11 @@ int dagr__local_start(const dagr_config_t *cfg, dagr__local **out, dagr__slink *
   b->store_base = l->arena;
   b->store_bytes = l->arena_bytes;
   b->worker_threads = &l->threads;
+  l->desc.threads = l->threads;
+  l->desc.ngroups = pl && pl->has_plan ? pl->ngroups : 1;
+  for (int g = 0; g < l->desc.ngroups; g++)
+    l->desc.group_threads[g] = l->desc.ngroups == 1 ? l->threads : pl->group_threads[g];
+  b->workers = &l->desc;
   *slink = &l->slink;
   *out = l;
   return DAGR_OK;

@@ -54,8 +54,10 @@ static int mpierr(dagr__mpi *m, int code, const char *what, char *err, size_t er
 
 typedef struct winfo {
   int threads;
-  int pad;
+  int ngroups;
   uint64_t store;
+  uint64_t host;
+  int group_threads[DAGR__MAX_GROUPS];
 } winfo;
 
 int dagr__mpi_boot(int *argc, char ***argv, const dagr_config_t *cfg, dagr__boot *b,
@@ -98,16 +100,45 @@ int dagr__mpi_boot(int *argc, char ***argv, const dagr_config_t *cfg, dagr__boot
                       dagr__registry_count());
   }
 
-  /* Workers on this node share its cores and memory. */
+  /* Workers on this node share its cores and memory: each finds its index among them. */
   MPI_Comm node;
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, m->rank, MPI_INFO_NULL, &node);
-  int is_worker = m->rank > 0, local_workers = 0;
+  int is_worker = m->rank > 0, local_workers = 0, local_index = 0;
   MPI_Allreduce(&is_worker, &local_workers, 1, MPI_INT, MPI_SUM, node);
+  MPI_Exscan(&is_worker, &local_index, 1, MPI_INT, MPI_SUM, node);
+  int node_rank = 0;
+  MPI_Comm_rank(node, &node_rank);
+  if (node_rank == 0) local_index = 0; /* MPI_Exscan leaves rank 0's result undefined */
   MPI_Comm_free(&node);
 
-  winfo mine = {0, 0, 0};
+  /* Every rank plans and binds itself; a bad DAGR_BIND must stop all of them alike. */
+  char perr[DAGR__ERRLEN] = "";
+  /* Alone (-np 1) rank 0 also runs the local worker pool: plan it as a worker. */
+  int plan_worker = is_worker || m->size == 1;
+  int prc = dagr__placement_init(b->placement, plan_worker, local_index,
+                                 local_workers > 0 ? local_workers : 1, cfg->worker_threads, perr,
+                                 sizeof perr);
+  int pok = prc == DAGR_OK, all_pok = 0;
+  MPI_Allreduce(&pok, &all_pok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  if (!all_pok) {
+    if (pok) dagr__placement_free(b->placement);
+    free(m);
+    MPI_Finalize();
+    if (!pok) return dagr__errf(err, errlen, prc, "rank %d: %s", b->rank, perr);
+    return dagr__errf(err, errlen, DAGR_ECONFIG, "another rank could not plan its placement");
+  }
+
+  winfo mine;
+  memset(&mine, 0, sizeof mine);
+  mine.host = dagr__fnv1a(DAGR__FNV_INIT, b->host, strlen(b->host));
   if (is_worker) {
-    mine.threads = dagr__default_threads(cfg, local_workers);
+    const dagr__placement *pl = b->placement;
+    mine.ngroups = pl->ngroups;
+    for (int g = 0; g < pl->ngroups; g++) {
+      mine.group_threads[g] = pl->group_threads[g];
+      mine.threads += pl->group_threads[g];
+    }
+    if (mine.threads < 1) mine.threads = dagr__default_threads(cfg, local_workers);
     mine.store = dagr__default_store(cfg, local_workers);
   }
   b->threads = mine.threads;
@@ -145,16 +176,26 @@ int dagr__mpi_boot(int *argc, char ***argv, const dagr_config_t *cfg, dagr__boot
   if (m->rank == 0) {
     all = calloc((size_t)m->size, sizeof *all);
     m->worker_threads = calloc((size_t)m->size, sizeof(int));
-    if (!all || !m->worker_threads) {
+    m->workers = calloc((size_t)m->size, sizeof *m->workers);
+    if (!all || !m->worker_threads || !m->workers) {
       free(all);
       return DAGR_ENOMEM; /* rank 0 ends the job: nothing else can be reported */
     }
   }
   MPI_Gather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, 0, MPI_COMM_WORLD);
   if (m->rank == 0) {
-    for (int r = 1; r < m->size; r++) m->worker_threads[r - 1] = all[r].threads;
+    for (int r = 1; r < m->size; r++) {
+      dagr__worker_desc *d = &m->workers[r - 1];
+      m->worker_threads[r - 1] = all[r].threads;
+      d->threads = all[r].threads;
+      d->ngroups = all[r].ngroups >= 1 && all[r].ngroups <= DAGR__MAX_GROUPS ? all[r].ngroups : 1;
+      d->host = all[r].host;
+      for (int g = 0; g < d->ngroups; g++) d->group_threads[g] = all[r].group_threads[g];
+      if (d->ngroups == 1) d->group_threads[0] = d->threads;
+    }
     free(all);
     b->worker_threads = m->worker_threads;
+    b->workers = m->workers;
     dagr__mpi_sched_link_init(m);
   } else {
     dagr__mpi_worker_link_init(m);
@@ -291,6 +332,7 @@ int dagr__mpi_finalize(dagr__mpi *m) {
   }
   free(m->sends);
   free(m->worker_threads);
+  free(m->workers);
   free(m);
   int rc = MPI_Finalize();
   return rc == MPI_SUCCESS ? DAGR_OK : DAGR_EMPI;

@@ -28,6 +28,7 @@ struct dagr__mpi {
   dagr__slink slink;
   dagr__wlink wlink;
   int *worker_threads;
+  dagr__worker_desc *workers;
   char err[DAGR__ERRLEN];
 };
 
