@@ -236,6 +236,15 @@ int dagr_rank(const dagr_ctx_t *ctx);
 int dagr_nranks(const dagr_ctx_t *ctx);
 /* Number of worker pools (worker ranks; 1 in a single-process run). */
 int dagr_nworkers(const dagr_ctx_t *ctx);
+/* NUMA domains the workers run tasks in, counted over all workers (each worker keeps one
+ * executor-thread group and store part per domain it spans; see DAGR_BIND): equal to
+ * dagr_nworkers when every worker spans one domain. 0 for NULL or off the driver. */
+int dagr_numa_domains(const dagr_ctx_t *ctx);
+/* Turns NUMA-aware placement on (the default) or off on the driver: off, a task still goes to
+ * the worker its input bytes favour, but to that worker's least loaded domain whatever domain
+ * its inputs are in (what placement without NUMA knowledge does; for comparisons such as
+ * `dagr bench numa`). Errors: DAGR_EINVAL (NULL), DAGR_ESTATE (not the driver). */
+int dagr_set_numa_placement(dagr_ctx_t *ctx, int on);
 
 /* The message of the most recent failure on ctx (or of dagr_init/dagr_config_init with NULL).
  * Never NULL; "" when there was none. */

@@ -633,6 +633,66 @@ static int h5write_bench(dagr_ctx_t *ctx, const opts *o) {
   return rc;
 }
 
+/* numa: NUMA-aware placement on versus off (dagr_set_numa_placement), run by run interleaved,
+ * for an elementwise workload (sqrt(x) * 2 + 1 summed: each chunk of x read by a task that is,
+ * with placement on, in the domain holding it) and a reduction (x.sum(axis=0)). x is random n x n
+ * generated in the graph, so its chunks are spread over the domains by load. Where every worker
+ * spans one NUMA domain the two settings place identically: it says so and compares nothing. */
+static int numa_bench(dagr_ctx_t *ctx, const opts *o) {
+  int dom = dagr_numa_domains(ctx), nw = dagr_nworkers(ctx);
+  long long n = o->n ? o->n : 8192;
+  if (dom <= nw) {
+    printf("bench=numa numa_domains=%d workers=%d compared=0 note=every worker spans one NUMA "
+           "domain here, so placement with and without NUMA knowledge is the same\n",
+           dom, nw);
+    return 0;
+  }
+  dagr_array_t *x = NULL, *v[4] = {NULL, NULL, NULL, NULL};
+  int rc = rand_square(ctx, n, o->chunk, &x);
+  int ax0[1] = {0};
+  if (!rc) rc = dagr_array_unary(DAGR_OP_SQRT, x, &v[0]);
+  if (!rc) rc = dagr_array_binary_scalar(DAGR_OP_MUL, v[0], 2, 0, &v[1]);
+  if (!rc) rc = dagr_array_binary_scalar(DAGR_OP_ADD, v[1], 1, 0, &v[2]);
+  dagr_array_t *ew = NULL, *red = NULL;
+  if (!rc) rc = dagr_array_reduce(DAGR_RED_SUM, v[2], 0, NULL, 0, 0, 0, &ew);
+  if (!rc) rc = dagr_array_reduce(DAGR_RED_SUM, x, 1, ax0, 0, 0, 0, &red);
+  if (rc) {
+    arr_fail(ctx, "numa", "building the expressions");
+  } else {
+    dagr_array_t *what[2] = {ew, red};
+    const char *names[2] = {"elementwise", "reduction"};
+    for (int w = 0; w < 2 && !rc; w++) {
+      double *on = calloc((size_t)o->reps, sizeof *on), *off = calloc((size_t)o->reps, sizeof *off);
+      rc = !on || !off;
+      for (int r = 0; r < o->reps && !rc; r++)
+        for (int mode = 1; mode >= 0 && !rc; mode--) {
+          atime t;
+          dagr_set_numa_placement(ctx, mode);
+          rc = time_compute(ctx, "numa", what[w], 1, &t);
+          if (!rc) (mode ? on : off)[r] = t.secs[0];
+          atime_free(&t);
+        }
+      dagr_set_numa_placement(ctx, 1);
+      if (!rc) {
+        double mon, bon, moff, boff;
+        atime ta = {on, 0, 0, 0, 0, 0, 0, 0}, tb = {off, 0, 0, 0, 0, 0, 0, 0};
+        summary(&ta, o->reps, &mon, &bon);
+        summary(&tb, o->reps, &moff, &boff);
+        printf("bench=numa workload=%s n=%lld chunk=%lld numa_domains=%d workers=%d reps=%d "
+               "seconds_on=%.4f seconds_off=%.4f off_over_on=%.3f compared=1\n",
+               names[w], n, o->chunk, dom, nw, o->reps, mon, moff, moff / mon);
+      }
+      free(on);
+      free(off);
+    }
+  }
+  if (x) dagr_array_release(x);
+  release_all(v, 3);
+  if (ew) dagr_array_release(ew);
+  if (red) dagr_array_release(red);
+  return rc ? 1 : 0;
+}
+
 /* Applies iters star-stencil sweeps (map_overlap depth 2, boundary none) to x, then sums: v[0] is
  * x (one more reference), v[1..iters] the sweeps, v[iters + 1] the sum. */
 static int stencil_expr(dagr_array_t *x, int iters, dagr_array_t **v) {
@@ -748,7 +808,7 @@ static int stencil_bench(dagr_ctx_t *ctx, const opts *o) {
 int dagr_cli_bench(dagr_ctx_t *ctx, int argc, char **argv) {
   if (argc < 1) {
     fprintf(stderr, "usage: dagr bench throughput|chain|transfer|h5sum|xxt_mean|matmul|h5write|"
-                    "stencil [options]\n");
+                    "stencil|numa [options]\n");
     return 2;
   }
   const char *name = argv[0];
@@ -765,9 +825,10 @@ int dagr_cli_bench(dagr_ctx_t *ctx, int argc, char **argv) {
   if (!strcmp(name, "xxt_mean") || !strcmp(name, "matmul")) return random_bench(ctx, name, &o);
   if (!strcmp(name, "h5write")) return h5write_bench(ctx, &o);
   if (!strcmp(name, "stencil")) return stencil_bench(ctx, &o);
+  if (!strcmp(name, "numa")) return numa_bench(ctx, &o);
   fprintf(stderr,
           "dagr bench: unknown benchmark '%s' (throughput, chain, transfer, h5sum, xxt_mean, "
-          "matmul, h5write, stencil)\n",
+          "matmul, h5write, stencil, numa)\n",
           name);
   return 2;
 }

@@ -20,7 +20,7 @@ static void usage(FILE *out) {
       "  bench throughput [--tasks N] [--width W] [--reps R]\n"
       "  bench chain [--tasks N] [--reps R]\n"
       "  bench transfer [--bytes B] [--reps R]\n"
-      "  bench h5sum FILE:/x | xxt_mean | matmul | h5write | stencil [--n N] [--chunk C]\n"
+      "  bench h5sum FILE:/x | xxt_mean | matmul | h5write | stencil | numa [--n N] [--chunk C]\n"
       "        [--iters I] [--reps R]  array workloads (see README)\n"
       "  version                    print the version\n");
 }

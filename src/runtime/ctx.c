@@ -144,6 +144,20 @@ int dagr_nworkers(const dagr_ctx_t *ctx) {
   return ctx->local ? 1 : ctx->boot.nranks - 1;
 }
 
+int dagr_numa_domains(const dagr_ctx_t *ctx) {
+  if (!ctx || !ctx->driver || !ctx->sched_ok) return 0;
+  return ctx->sched.ndom;
+}
+
+int dagr_set_numa_placement(dagr_ctx_t *ctx, int on) {
+  if (!ctx) return DAGR_EINVAL;
+  if (!ctx->driver || !ctx->sched_ok)
+    return dagr__errf(ctx->err, sizeof ctx->err, DAGR_ESTATE,
+                      "dagr_set_numa_placement runs on the driver");
+  ctx->sched.numa_off = !on;
+  return DAGR_OK;
+}
+
 const char *dagr_last_error(const dagr_ctx_t *ctx) {
   return ctx ? ctx->err : dagr__global_error();
 }

@@ -368,7 +368,11 @@ static int place(run *r, uint32_t i, int *group) {
       return w;
     }
   }
-  if (s->ndom > s->nworkers || s->nhosts > 1) return place_domain(r, i, group);
+  if ((s->ndom > s->nworkers && !s->numa_off) || s->nhosts > 1) {
+    int w = place_domain(r, i, group);
+    if (w >= 0 && s->numa_off) *group = least_group(s, w);
+    return w;
+  }
   /* Most input bytes held (objects in stores; inline ones travel with the task anyway). */
   int best = -1;
   uint64_t best_bytes = 0;
@@ -389,7 +393,10 @@ static int place(run *r, uint32_t i, int *group) {
   }
   if (best >= 0) {
     /* Moving large inputs costs more than waiting a little: allow a deeper queue there. */
-    if (s->w[best].inflight < 4 * s->w[best].limit) return best;
+    if (s->w[best].inflight < 4 * s->w[best].limit) {
+      if (s->w[best].ngroups > 1) *group = least_group(s, best);
+      return best;
+    }
     return -1;
   }
   int least = -1;
@@ -404,6 +411,7 @@ static int place(run *r, uint32_t i, int *group) {
       least = w;
     }
   }
+  if (least >= 0 && s->w[least].ngroups > 1) *group = least_group(s, least);
   return least;
 }
 

@@ -29,6 +29,7 @@ typedef struct dagr__sched {
   dagr__slink *link;
   int nworkers;
   int pin_ranks; /* honour the `worker` annotation (MPI runs); 0 in a single process */
+  int numa_off;  /* place by worker only; the domain is the worker's least loaded one */
   dagr__sched_worker *w;
   /* NUMA domains of all workers (a worker's groups are dom[dom_base .. dom_base + ngroups)),
    * with their hosts, loads (tasks in flight) and capacities, for dagr__place_choose. */
