@@ -258,7 +258,7 @@ int dagr__store_alloc_in(dagr__store *s, int part, size_t n, uint64_t *offset, i
      * so the order is a snapshot; each try still takes its part's lock, and every part is tried
      * before giving up, so a stale order costs time, never a wrong DAGR_ESTORE_FULL. */
     int order[DAGR__STORE_MAX_PARTS], k = 0;
-    size_t avail[DAGR__STORE_MAX_PARTS];
+    size_t avail[DAGR__STORE_MAX_PARTS] = {0};
     for (int i = 0; i < s->nparts; i++) {
       const struct dagr__store_part *pt = &s->parts->p[i];
       if (i == part || pt->cap == 0) continue;
