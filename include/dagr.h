@@ -43,7 +43,9 @@ typedef enum dagr_status {
   DAGR_EPROTO = -15,         /* a malformed internal message was received */
   DAGR_ENOENT = -16,         /* a named item (parameter, input) does not exist */
   DAGR_ETYPE = -17,          /* a value has the wrong type */
-  DAGR_EKERNEL_TABLE = -18   /* ranks registered different kernel tables */
+  DAGR_EKERNEL_TABLE = -18,  /* ranks registered different kernel tables */
+  DAGR_EINTERRUPTED = -19,   /* SIGTERM or SIGINT arrived: the job is stopping */
+  DAGR_ETIMEOUT = -20        /* a task ran past its timeout (timeout_s, DAGR_TASK_TIMEOUT) */
 } dagr_status_t;
 
 /* The name and meaning of a status code ("DAGR_ECYCLE: the graph has a dependency cycle").
@@ -154,9 +156,14 @@ int dagr_params_set_double_array(dagr_params_t *p, const char *name, const doubl
 typedef struct dagr_graph dagr_graph_t;
 
 typedef struct dagr_task_opts {
-  int retries;  /* extra attempts after a kernel failure (default 0) */
+  int retries;  /* extra attempts after a kernel failure (default 0); a timeout is not retried */
   int priority; /* higher runs first among ready tasks (default 0) */
   int worker;   /* restrict the task to this worker rank; -1 (default) lets the scheduler pick */
+  /* Seconds the kernel may run (from its start on an executor thread) before the task fails with
+   * DAGR_ETIMEOUT; 0 (default): DAGR_TASK_TIMEOUT's value, or no limit when that is unset. At
+   * most 4294967 (the limit travels in milliseconds); positive values under 1 ms count as 1 ms.
+   * A kernel past its limit cannot be stopped: its thread is abandoned (see dagr_get). */
+  double timeout_s;
 } dagr_task_opts_t;
 
 /* Fills opts with the defaults above. */
@@ -168,8 +175,9 @@ void dagr_graph_free(dagr_graph_t *graph);
 
 /* Adds task `key`. Dependencies may name keys added later. params may be NULL (it is copied);
  * opts may be NULL. Errors: DAGR_EINVAL (NULL key/kernel, empty key, NULL deps with ndeps > 0,
- * negative retries), DAGR_EDUPKEY (key already defined: the graph is then marked invalid and
- * dagr_get refuses it with the same message), DAGR_ENOMEM. The message names the key. */
+ * negative retries, timeout_s negative, not a number or over 4294967), DAGR_EDUPKEY (key already
+ * defined: the graph is then marked invalid and dagr_get refuses it with the same message),
+ * DAGR_ENOMEM. The message names the key. */
 int dagr_graph_add(dagr_graph_t *graph, const char *key, const char *kernel,
                    const dagr_params_t *params, const char *const *deps, size_t ndeps,
                    const dagr_task_opts_t *opts);
@@ -202,6 +210,8 @@ typedef struct dagr_config {
   int batch_tasks;     /* DAGR_BATCH; most tasks per scheduler message */
   int queue_tasks;     /* DAGR_QUEUE; most tasks in flight per worker (0: adaptive) */
   int mpi;             /* DAGR_MPI; 1: initialize MPI (default), 0: single process */
+  /* DAGR_TASK_TIMEOUT; seconds a task may run when it has no timeout_s of its own (0: none) */
+  double task_timeout_s;
 } dagr_config_t;
 
 /* Fills cfg with the defaults, then applies the DAGR_* environment variables. Errors:
@@ -219,10 +229,23 @@ int dagr_parse_bytes(const char *text, uint64_t *bytes);
  * call dagr_finalize and exit. argc/argv may be NULL. Errors: DAGR_EINVAL, DAGR_ECONFIG,
  * DAGR_EMPI (MPI could not start or lacks thread support), DAGR_EKERNEL_TABLE (ranks disagree
  * on the registered kernels), DAGR_ENOMEM, DAGR_ESTORE_FULL (the store could not be created).
- * On failure *ctx is NULL and dagr_last_error(NULL) explains. */
+ * On failure *ctx is NULL and dagr_last_error(NULL) explains.
+ *
+ * Signals: dagr_init installs handlers on every rank (the previous ones come back at
+ * dagr_finalize). SIGTERM and SIGINT (unless ignored when dagr_init ran) print "dagr: rank N
+ * received SIGTERM; stopping" and stop the job: a worker rank removes its temporary files (the
+ * cleanup hooks) and ends with that signal; on the driver the running dagr_get, and every later
+ * one, fails with DAGR_EINTERRUPTED, and dagr_finalize removes the temporary files and ends the
+ * process with the signal (exit status 128 + signal number). A rank that has not ended 3 s
+ * after the signal (a driver busy outside dagr) is ended the same way; a second SIGTERM or
+ * SIGINT ends it at once. SIGSEGV, SIGBUS, SIGFPE and SIGILL print "dagr: worker rank N on HOST
+ * crashed with signal SIGSEGV while running task KEY (kernel K)" and then take their previous
+ * action (Open MPI's backtrace, or the default: the process dies with the signal). */
 int dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_ctx_t **ctx);
 
-/* Shuts down every rank (called on every rank) and frees ctx. Errors: DAGR_EMPI. */
+/* Shuts down every rank (called on every rank) and frees ctx. After SIGTERM or SIGINT (see
+ * dagr_init) it does not return: it removes the temporary files and ends the process with the
+ * signal, without waiting for the other ranks. Errors: DAGR_EMPI. */
 int dagr_finalize(dagr_ctx_t *ctx);
 
 /* On the driver: the exit status the workers should use, sent to them at dagr_finalize (so a
@@ -269,8 +292,14 @@ int dagr_result_float64(const dagr_result_t *result, double *value);
  * The graph is validated first (nothing runs if it is invalid), culled to what keys need,
  * ordered, and run on the workers. Errors: DAGR_EINVAL, DAGR_ESTATE (not the driver),
  * DAGR_ENOKEY, DAGR_EMISSING, DAGR_ECYCLE, DAGR_EDUPKEY, DAGR_EUNKNOWN_KERNEL, DAGR_EKERNEL
- * (names key, kernel, rank and the kernel's message), DAGR_ESTORE_FULL, DAGR_EMPI, DAGR_EPROTO,
- * DAGR_ENOMEM. After an error the context stays usable and results hold nothing. */
+ * (names key, kernel, rank and the kernel's message), DAGR_ETIMEOUT (a task ran past its
+ * timeout: names key, kernel, rank and the limit; not retried), DAGR_EINTERRUPTED (SIGTERM or
+ * SIGINT arrived), DAGR_ESTORE_FULL, DAGR_EMPI, DAGR_EPROTO, DAGR_ENOMEM. After an error the
+ * context stays usable and results hold nothing, except after DAGR_ETIMEOUT, whose kernel may
+ * still be running on an abandoned thread (it cannot be stopped, and its worker must not hand
+ * its memory to other tasks), and DAGR_EINTERRUPTED: later calls then fail with DAGR_ESTATE and
+ * DAGR_EINTERRUPTED respectively; call dagr_finalize, which does not wait for abandoned
+ * threads. */
 int dagr_get(dagr_ctx_t *ctx, dagr_graph_t *graph, const char *const *keys, size_t nkeys,
              dagr_result_t *results);
 
@@ -286,6 +315,8 @@ typedef struct dagr_stats {
   double fetch_seconds;     /* total time workers spent pulling those bytes */
   uint64_t fetches;         /* number of such pulls */
   double fetch_seconds_max; /* longest single pull */
+  uint64_t bytes_spilled;   /* store bytes written to spill directories (DAGR_SPILL_DIR) */
+  uint64_t store_peak;      /* the most store bytes one worker held at once (scheduler's count) */
 } dagr_stats_t;
 
 /* Errors: DAGR_EINVAL. */

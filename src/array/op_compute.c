@@ -444,7 +444,11 @@ static int run_user(dagr_kctx_t *k, const char *op, const char *name, int dtype,
   dagr_kernel_fn fn = dagr__registry_fn(id);
   if (id < 0 || !fn || is_wrapper(name))
     return dagr_kernel_fail(k, "%s: kernel '%s' is not registered", op, name);
+  /* A crash inside names the user's kernel, not this wrapper (the crash line reads k). */
+  int wrapper = k->kernel;
+  k->kernel = id;
   int rc = fn(k);
+  k->kernel = wrapper;
   if (rc) {
     if (!k->failed && !k->errmsg[0]) return dagr_kernel_fail(k, "%s: kernel '%s' failed", op, name);
     return rc;

@@ -358,6 +358,8 @@ typedef struct atime {
   double result;  /* the last run's scalar (or first element) */
   double fetched; /* mean bytes pulled between workers per run */
   double fetch;   /* mean seconds workers spent pulling them (summed over workers) */
+  double spilled; /* mean bytes spilled per run */
+  double speak;   /* the largest store use of one worker in any run (scheduler's count) */
 } atime;
 
 static void atime_free(atime *t) {
@@ -411,6 +413,8 @@ static int time_compute(dagr_ctx_t *ctx, const char *name, dagr_array_t *a, int 
     t->run += st.run_seconds / reps;
     t->fetched += (double)st.bytes_fetched / reps;
     t->fetch += st.fetch_seconds / reps;
+    t->spilled += (double)st.bytes_spilled / reps;
+    if ((double)st.store_peak > t->speak) t->speak = (double)st.store_peak;
     if (res.dtype == DAGR_DTYPE_FLOAT32 && res.nbytes >= sizeof(float))
       t->result = ((const float *)res.data)[0];
     else if (res.dtype == DAGR_DTYPE_FLOAT64 && res.nbytes >= sizeof(double))
@@ -492,10 +496,12 @@ static int h5sum_bench(dagr_ctx_t *ctx, const opts *o) {
     printf("bench=h5sum file=%s dataset=%s shape=%s dtype=%s chunk=%lld ranks=%d workers=%d "
            "reps=%d tasks=%zu build_seconds=%.4f lower_seconds=%.4f plan_seconds=%.4f "
            "run_seconds=%.4f seconds=%.4f min_seconds=%.4f first_seconds=%.4f fetched_mib=%.1f "
-           "fetch_seconds=%.4f result=%.6f worker_peak_rss_mib=%.0f timed=read+sum\n",
+           "fetch_seconds=%.4f result=%.6f store_peak_mib=%.1f spilled_mib=%.1f "
+           "worker_peak_rss_mib=%.0f timed=read+sum\n",
            path, dset, shp, dagr_dtype_name(dt), o->chunk, dagr_nranks(ctx), dagr_nworkers(ctx),
            o->reps, t.tasks, build, t.lower, t.plan, t.run, med, best, t.secs[0],
-           t.fetched / 1048576.0, t.fetch, t.result, worker_peak_rss_mib(ctx));
+           t.fetched / 1048576.0, t.fetch, t.result, t.speak / 1048576.0, t.spilled / 1048576.0,
+           worker_peak_rss_mib(ctx));
   }
   atime_free(&t);
   release_all(v, 2);
@@ -533,10 +539,11 @@ static int random_bench(dagr_ctx_t *ctx, const char *name, const opts *o) {
     summary(&t, o->reps, &med, &best);
     printf("bench=%s n=%lld chunk=%lld ranks=%d workers=%d reps=%d tasks=%zu build_seconds=%.4f "
            "lower_seconds=%.4f plan_seconds=%.4f run_seconds=%.4f seconds=%.4f min_seconds=%.4f "
-           "first_seconds=%.4f fetched_mib=%.1f fetch_seconds=%.4f worker_peak_rss_mib=%.0f ",
+           "first_seconds=%.4f fetched_mib=%.1f fetch_seconds=%.4f store_peak_mib=%.1f "
+           "spilled_mib=%.1f worker_peak_rss_mib=%.0f ",
            name, n, o->chunk, dagr_nranks(ctx), dagr_nworkers(ctx), o->reps, t.tasks, build,
            t.lower, t.plan, t.run, med, best, t.secs[0], t.fetched / 1048576.0, t.fetch,
-           worker_peak_rss_mib(ctx));
+           t.speak / 1048576.0, t.spilled / 1048576.0, worker_peak_rss_mib(ctx));
     if (mm)
       printf("r=%.6e timed=random_uniform+matmul+sum\n", t.result);
     else
@@ -567,7 +574,8 @@ static int h5write_bench(dagr_ctx_t *ctx, const opts *o) {
     return 1;
   }
   double build = now() - s;
-  double *secs = calloc((size_t)o->reps, sizeof *secs), plan = 0, run = 0, fetched = 0, fetch = 0;
+  double *secs = calloc((size_t)o->reps, sizeof *secs), plan = 0, run = 0, fetched = 0, fetch = 0,
+         spilled = 0, speak = 0;
   size_t tasks = 0;
   s = now();
   if (!secs || dagr_array_task_count(v[2], &tasks)) {
@@ -596,6 +604,8 @@ static int h5write_bench(dagr_ctx_t *ctx, const opts *o) {
     plan += ds.plan_seconds / o->reps;
     run += ds.run_seconds / o->reps;
     fetched += (double)ds.bytes_fetched / o->reps;
+    spilled += (double)ds.bytes_spilled / o->reps;
+    if ((double)ds.store_peak > speak) speak = (double)ds.store_peak;
     fetch += ds.fetch_seconds / o->reps;
   }
   double check = 0.0 / 0.0;
@@ -613,18 +623,19 @@ static int h5write_bench(dagr_ctx_t *ctx, const opts *o) {
     release_all(w, 2);
   }
   if (!rc) {
-    atime t = {secs, plan, run, lower, tasks, check, fetched, fetch};
+    atime t = {secs, plan, run, lower, tasks, check, fetched, fetch, spilled, speak};
     double med, best;
     summary(&t, o->reps, &med, &best);
     int ok = check > 1.99 && check < 2.01;
     printf("bench=h5write n=%lld chunk=%lld ranks=%d workers=%d reps=%d tasks=%zu out=%s%s "
            "build_seconds=%.4f lower_seconds=%.4f plan_seconds=%.4f run_seconds=%.4f "
            "seconds=%.4f min_seconds=%.4f first_seconds=%.4f fetched_mib=%.1f fetch_seconds=%.4f "
-           "mean=%.6f ok=%d worker_peak_rss_mib=%.0f "
+           "mean=%.6f ok=%d store_peak_mib=%.1f spilled_mib=%.1f worker_peak_rss_mib=%.0f "
            "timed=random_uniform+x*2+1+store_until_renamed\n",
            n, o->chunk, dagr_nranks(ctx), dagr_nworkers(ctx), o->reps, tasks, path,
            o->out ? "" : "(removed)", build, lower, plan, run, med, best, secs[0],
-           fetched / 1048576.0, fetch, check, ok, worker_peak_rss_mib(ctx));
+           fetched / 1048576.0, fetch, check, ok, speak / 1048576.0, spilled / 1048576.0,
+           worker_peak_rss_mib(ctx));
     if (!ok) rc = 1;
   }
   if (!o->out) remove_store(path);
@@ -675,7 +686,7 @@ static int numa_bench(dagr_ctx_t *ctx, const opts *o) {
       dagr_set_numa_placement(ctx, 1);
       if (!rc) {
         double mon, bon, moff, boff;
-        atime ta = {on, 0, 0, 0, 0, 0, 0, 0}, tb = {off, 0, 0, 0, 0, 0, 0, 0};
+        atime ta = {.secs = on}, tb = {.secs = off};
         summary(&ta, o->reps, &mon, &bon);
         summary(&tb, o->reps, &moff, &boff);
         printf("bench=numa workload=%s n=%lld chunk=%lld numa_domains=%d workers=%d reps=%d "
@@ -763,6 +774,8 @@ static int stencil_bench(dagr_ctx_t *ctx, const opts *o) {
           into[w]->lower = one.lower;
           into[w]->tasks = one.tasks;
           into[w]->result = one.result;
+          into[w]->spilled += one.spilled / o->reps;
+          if (one.speak > into[w]->speak) into[w]->speak = one.speak;
         }
         atime_free(&one);
       }
@@ -777,12 +790,14 @@ static int stencil_bench(dagr_ctx_t *ctx, const opts *o) {
            "tasks=%zu prep_seconds=%.4f build_seconds=%.4f lower_seconds=%.4f plan_seconds=%.4f "
            "run_seconds=%.4f seconds=%.4f min_seconds=%.4f first_seconds=%.4f read_seconds=%.4f "
            "sweeps_seconds=%.4f gen_seconds=%.4f gen_min_seconds=%.4f fetched_mib=%.1f "
-           "fetch_seconds=%.4f r=%.6e gen_r=%.6e worker_peak_rss_mib=%.0f "
+           "fetch_seconds=%.4f r=%.6e gen_r=%.6e store_peak_mib=%.1f spilled_mib=%.1f "
+           "worker_peak_rss_mib=%.0f "
            "timed=read_f4_h5+sweeps+sum (gen_: random+to_float32+sweeps+sum; read_: read+sum; "
            "sweeps_: seconds-read_seconds)\n",
            n, o->chunk, iters, dagr_nranks(ctx), dagr_nworkers(ctx), o->reps, ta.tasks, prep, build,
            ta.lower, ta.plan, ta.run, med, best, ta.secs[0], rmed, med - rmed, gmed, gbest,
-           ta.fetched / 1048576.0, ta.fetch, ta.result, tg.result, worker_peak_rss_mib(ctx));
+           ta.fetched / 1048576.0, ta.fetch, ta.result, tg.result, ta.speak / 1048576.0,
+           ta.spilled / 1048576.0, worker_peak_rss_mib(ctx));
     if (ta.result != tg.result && !(ta.result - tg.result < 1e-3 * (1 + ta.result) &&
                                     tg.result - ta.result < 1e-3 * (1 + ta.result))) {
       fprintf(stderr, "dagr bench stencil: the two variants disagree (%g vs %g)\n", ta.result,

@@ -4,6 +4,7 @@
 
 #include "graph/graph.h"
 #include "graph/params.h"
+#include "runtime/timeout.h"
 
 /* Id limit: htab stores id + 1 in a uint32_t, and the planner reserves the top few values of a
  * uint32_t as DFS colours. */
@@ -86,6 +87,7 @@ void dagr_task_opts_init(dagr_task_opts_t *opts) {
   opts->retries = 0;
   opts->priority = 0;
   opts->worker = -1;
+  opts->timeout_s = 0;
 }
 
 /* --- key table ------------------------------------------------------------------------------ */
@@ -290,6 +292,7 @@ int dagr_graph_add(dagr_graph_t *graph, const char *key, const char *kernel,
   if (!deps && ndeps > 0) return DAGR_EINVAL;
   if (ndeps > UINT32_MAX) return DAGR_EINVAL;
   if (opts && opts->retries < 0) return DAGR_EINVAL;
+  if (opts && !dagr__timeout_valid(opts->timeout_s)) return DAGR_EINVAL;
   size_t plen = params ? params->len : 0;
   if (plen > UINT32_MAX) return DAGR_EINVAL;
 
@@ -347,6 +350,7 @@ int dagr_graph_add(dagr_graph_t *graph, const char *key, const char *kernel,
   t->retries = opts ? opts->retries : 0;
   t->priority = opts ? opts->priority : 0;
   t->worker = opts ? opts->worker : -1;
+  t->timeout_ms = opts ? dagr__timeout_ms(opts->timeout_s) : 0;
   t->defined = 1;
   g->ndefined++;
   return DAGR_OK;

@@ -19,8 +19,9 @@ typedef struct dagr__gtask {
   uint32_t kname; /* index into graph->knames */
   int32_t retries;
   int32_t priority;
-  int32_t worker;  /* -1: any */
-  uint8_t defined; /* 0: only referenced so far */
+  int32_t worker;      /* -1: any */
+  uint32_t timeout_ms; /* time limit; 0: the run's default (DAGR_TASK_TIMEOUT) */
+  uint8_t defined;     /* 0: only referenced so far */
   uint8_t pad[3];
 } dagr__gtask;
 

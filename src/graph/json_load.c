@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "graph/graph.h"
+#include "runtime/timeout.h"
 
 #define JL_MAX_FILE       ((size_t)1 << 30) /* bytes of a graph file or text */
 #define JL_MAX_STR        ((size_t)1 << 20) /* bytes of any key or string */
@@ -332,6 +333,23 @@ static int jl_int_field(jl_ctx *c, const char *tkey, const char *field, const js
   return DAGR_OK;
 }
 
+/* Reads the "timeout_s" annotation of task tkey: a number of seconds, 0 (none) to
+ * DAGR__TIMEOUT_MAX_S. */
+static int jl_timeout_field(jl_ctx *c, const char *tkey, const json_t *v, double *out) {
+  if (!json_is_number(v))
+    return dagr__errf(c->err, c->errlen, DAGR_EPARSE,
+                      "task %s: \"timeout_s\" must be a number of seconds, not %s", tkey,
+                      jl_type_name(v));
+  double x = json_number_value(v);
+  if (!dagr__timeout_valid(x))
+    return dagr__errf(c->err, c->errlen, DAGR_EPARSE,
+                      "task %s: \"timeout_s\" is out of range (got %g; allowed 0, meaning no "
+                      "limit, to %.0f)",
+                      tkey, x, DAGR__TIMEOUT_MAX_S);
+  *out = x;
+  return DAGR_OK;
+}
+
 /* Adds the task key -> obj to the graph. */
 static int jl_task(jl_ctx *c, const char *key, const json_t *obj) {
   char sk[JL_SHOW_LEN], sf[JL_SHOW_LEN], what[JL_SHOW_LEN + 64];
@@ -365,10 +383,12 @@ static int jl_task(jl_ctx *c, const char *key, const json_t *obj) {
       if ((rc = jl_int_field(c, tk, "priority", v, INT_MIN, &opts.priority)) != DAGR_OK) return rc;
     } else if (!strcmp(field, "worker")) {
       if ((rc = jl_int_field(c, tk, "worker", v, -1, &opts.worker)) != DAGR_OK) return rc;
+    } else if (!strcmp(field, "timeout_s")) {
+      if ((rc = jl_timeout_field(c, tk, v, &opts.timeout_s)) != DAGR_OK) return rc;
     } else {
       return dagr__errf(c->err, c->errlen, DAGR_EPARSE,
                         "task %s: unknown field %s (allowed: kernel, args, params, retries, "
-                        "priority, worker)",
+                        "priority, worker, timeout_s)",
                         tk, jl_show_str(field, sf));
     }
   }

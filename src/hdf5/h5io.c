@@ -59,6 +59,7 @@
 #include <hdf5.h>
 
 #include "hdf5/h5io.h"
+#include "runtime/cleanup.h"
 
 #define H5IO_CACHE    16
 #define H5IO_NAMEMAX  1024
@@ -1169,6 +1170,12 @@ static int open_output(const char *final_path, const char *dataset, const char *
   return DAGR_OK;
 }
 
+/* Cleanup hook (runtime/cleanup.h): a rank stopped by SIGTERM or SIGINT while it builds an
+ * output removes the temporary file (the final name never existed or keeps its old content). */
+static void unlink_tmp(void *path) {
+  unlink((const char *)path);
+}
+
 /* Makes the closed temporary file durable, then renames it over final_path (fdir: its
  * directory, fsync'ed after the rename). Errors: DAGR_EIO. */
 static int commit_output(const char *tmp, const char *final_path, const char *fdir, char *err,
@@ -1214,6 +1221,7 @@ int dagr__h5_write_small(const char *final_path, const char *dataset, int dtype,
   hid_t fid = -1, space = -1, lcpl = -1, did = -1;
   int created = 0;
   int rc = open_output(final_path, dataset, tmp, &fid, &created, err, errlen);
+  if (created) (void)dagr__cleanup_register(unlink_tmp, tmp);
   if (rc == DAGR_OK) {
     /* ndim 0 is HDF5's scalar dataspace, what h5py and NumPy write for a 0-d array. */
     space = ndim == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(ndim, dims, NULL);
@@ -1236,6 +1244,7 @@ int dagr__h5_write_small(const char *final_path, const char *dataset, int dtype,
   if (space >= 0) H5Sclose(space);
   if (rc == DAGR_OK) rc = commit_output(tmp, final_path, fdir, err, errlen);
   if (rc != DAGR_OK && created) unlink(tmp);
+  (void)dagr__cleanup_unregister(unlink_tmp, tmp);
   H5Eclear2(H5E_DEFAULT);
   pthread_mutex_unlock(&g_mu);
   return rc;
@@ -1317,6 +1326,7 @@ int dagr__h5_assemble(const char *final_path, const char *dataset, int dtype, in
 
   /* 2. The temporary file: a copy of an existing output, or a new file. */
   rc = open_output(final_path, dataset, tmp, &fid, &tmp_exists, err, errlen);
+  if (tmp_exists) (void)dagr__cleanup_register(unlink_tmp, tmp);
   if (rc != DAGR_OK) goto fail;
 
   /* 3. The virtual dataset: one mapping per block, the same region in the source. */
@@ -1395,6 +1405,7 @@ fail:
   if (dcpl >= 0) H5Pclose(dcpl);
   if (space >= 0) H5Sclose(space);
   if (tmp_exists) unlink(tmp);
+  (void)dagr__cleanup_unregister(unlink_tmp, tmp);
   free((void *)seen);
   H5Eclear2(H5E_DEFAULT);
   pthread_mutex_unlock(&g_mu);

@@ -35,7 +35,8 @@ typedef struct dagr__worker_desc {
   int threads;
   int ngroups; /* executor groups (NUMA domains), 1..DAGR__MAX_GROUPS */
   int group_threads[DAGR__MAX_GROUPS];
-  uint64_t host; /* hash of the host name: equal for workers on one host */
+  uint64_t host;        /* hash of the host name: equal for workers on one host */
+  uint64_t store_bytes; /* its object store's capacity */
 } dagr__worker_desc;
 
 /* Monotonic seconds. */

@@ -80,6 +80,29 @@ int dagr__enc_task_group(dagr__buf *b, uint32_t task, uint16_t kernel, uint16_t 
   return DAGR_OK;
 }
 
+int dagr__enc_task_ext(dagr__buf *b, uint32_t task, uint16_t kernel, uint16_t group,
+                       uint32_t timeout_ms, const char *key, size_t keylen, const void *params,
+                       uint32_t params_len, uint32_t ndeps) {
+  if (keylen > DAGR__TASK_KEY_MAX) keylen = DAGR__TASK_KEY_MAX;
+  if (!key) keylen = 0;
+  uint16_t flags = (uint16_t)(group & DAGR__TASK_GROUP_MASK);
+  if (timeout_ms) flags |= DAGR__TASK_TIMEOUT;
+  if (keylen) flags |= DAGR__TASK_KEY;
+  size_t extra = (timeout_ms ? 8 : 0) + (keylen ? 8 + dagr__pad8(keylen) : 0);
+  if (dagr__buf_reserve(b, sizeof(dagr__assign_rec) + extra + dagr__pad8(params_len)))
+    return DAGR_ENOMEM;
+  dagr__assign_rec r = {task, kernel, flags, params_len, ndeps};
+  memcpy(b->p + b->len, &r, sizeof r);
+  b->len += sizeof r;
+  if (timeout_ms) put64(b, timeout_ms);
+  if (keylen) {
+    put64(b, keylen);
+    put_padded(b, key, keylen);
+  }
+  put_padded(b, params, params_len);
+  return DAGR_OK;
+}
+
 static inline void put_dep(dagr__buf *b, uint32_t obj, int kind, int dtype, int ndim) {
   dagr__dep_rec r = {obj, (uint8_t)kind, (uint8_t)dtype, (uint8_t)ndim, 0};
   memcpy(b->p + b->len, &r, sizeof r);
@@ -181,6 +204,10 @@ static int valid_type(uint32_t t) {
   case DAGR__MSG_RUN_END:
   case DAGR__MSG_SHUTDOWN:
   case DAGR__MSG_INFO_REQ:
+  case DAGR__MSG_SPILL:
+  case DAGR__MSG_RESTORE:
+  case DAGR__MSG_RESTORED:
+  case DAGR__MSG_FAULT:
   case DAGR__MSG_DONE:
   case DAGR__MSG_RUN_ENDED:
   case DAGR__MSG_INFO:
@@ -214,9 +241,26 @@ int dagr__dec_task(const void *msg, size_t size, size_t *pos, dagr__task_view *t
   memcpy(&r, q, sizeof r);
   t->task = r.task;
   t->kernel = r.kernel;
-  t->flags = r.flags;
+  t->flags = r.flags & DAGR__TASK_GROUP_MASK;
   t->params_len = r.params_len;
   t->ndeps = r.ndeps;
+  t->timeout_ms = 0;
+  t->keylen = 0;
+  t->key = NULL;
+  if (r.flags & ~(DAGR__TASK_GROUP_MASK | DAGR__TASK_TIMEOUT | DAGR__TASK_KEY)) return DAGR_EPROTO;
+  if (r.flags & DAGR__TASK_TIMEOUT) {
+    uint64_t v;
+    if (take64(&p, end, &v) || v == 0 || v > UINT32_MAX) return DAGR_EPROTO;
+    t->timeout_ms = (uint32_t)v;
+  }
+  if (r.flags & DAGR__TASK_KEY) {
+    uint64_t n;
+    if (take64(&p, end, &n) || n == 0 || n > DAGR__TASK_KEY_MAX ||
+        take(&p, end, dagr__pad8((size_t)n), &q))
+      return DAGR_EPROTO;
+    t->keylen = (uint32_t)n;
+    t->key = (const char *)q;
+  }
   if (take(&p, end, dagr__pad8(r.params_len), &q)) return DAGR_EPROTO;
   t->params = q;
   if (dagr__params_validate(q, r.params_len)) return DAGR_EPROTO;
@@ -336,6 +380,21 @@ int dagr__dec_u32(const void *msg, size_t size, size_t *pos, uint32_t *v) {
   return DAGR_OK;
 }
 
+int dagr__enc_restored(dagr__buf *b, uint32_t obj, uint64_t offset) {
+  if (dagr__buf_reserve(b, sizeof(dagr__restored_rec))) return DAGR_ENOMEM;
+  dagr__restored_rec r = {obj, 0, offset};
+  memcpy(b->p + b->len, &r, sizeof r);
+  b->len += sizeof r;
+  return DAGR_OK;
+}
+
+int dagr__dec_restored(const void *msg, size_t size, size_t *pos, dagr__restored_rec *r) {
+  if (*pos > size || size - *pos < sizeof *r) return DAGR_EPROTO;
+  memcpy(r, (const unsigned char *)msg + *pos, sizeof *r);
+  *pos += sizeof *r;
+  return DAGR_OK;
+}
+
 int dagr__msg_validate(const void *msg, size_t size, char *err, size_t errlen) {
   dagr__msg_hdr h;
   int rc = dagr__msg_check(msg, size, &h, err, errlen);
@@ -350,9 +409,12 @@ int dagr__msg_validate(const void *msg, size_t size, char *err, size_t errlen) {
     } else if (type == DAGR__MSG_DONE) {
       dagr__done_view d;
       rc = dagr__dec_done(msg, size, &pos, &d);
-    } else if (type == DAGR__MSG_RELEASE) {
+    } else if (type == DAGR__MSG_RELEASE || type == DAGR__MSG_SPILL || type == DAGR__MSG_RESTORE) {
       uint32_t v;
       rc = dagr__dec_u32(msg, size, &pos, &v);
+    } else if (type == DAGR__MSG_RESTORED) {
+      dagr__restored_rec r;
+      rc = dagr__dec_restored(msg, size, &pos, &r);
     } else {
       rc = DAGR_EPROTO; /* control messages have no records */
     }
@@ -360,8 +422,9 @@ int dagr__msg_validate(const void *msg, size_t size, char *err, size_t errlen) {
       return dagr__errf(err, errlen, DAGR_EPROTO, "record %u of a type-%u message is malformed", i,
                         type);
   }
-  if (type == DAGR__MSG_RELEASE) pos = dagr__pad8(pos);
-  if (type != DAGR__MSG_INFO && pos != size)
+  if (type == DAGR__MSG_RELEASE || type == DAGR__MSG_SPILL || type == DAGR__MSG_RESTORE)
+    pos = dagr__pad8(pos);
+  if (type != DAGR__MSG_INFO && type != DAGR__MSG_FAULT && pos != size)
     return dagr__errf(err, errlen, DAGR_EPROTO,
                       "type-%u message has %zu trailing bytes after %u records", type, size - pos,
                       h.count);

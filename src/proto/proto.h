@@ -22,11 +22,23 @@ enum {
   DAGR__MSG_RUN_END = 3, /* no records: drop everything of the run, then answer RUN_ENDED */
   DAGR__MSG_SHUTDOWN = 4,
   DAGR__MSG_INFO_REQ = 5,
+  DAGR__MSG_SPILL = 6,   /* records: u32 object ids to write to the spill directory */
+  DAGR__MSG_RESTORE = 7, /* records: u32 object ids to read back into the store */
   /* worker -> scheduler */
   DAGR__MSG_DONE = 16, /* records: task completions */
   DAGR__MSG_RUN_ENDED = 17,
-  DAGR__MSG_INFO = 18 /* payload: text */
+  DAGR__MSG_INFO = 18,     /* payload: text */
+  DAGR__MSG_RESTORED = 19, /* records: dagr__restored_rec: an object is (again) in the store */
+  DAGR__MSG_FAULT = 20     /* payload: text: the worker cannot go on with the run */
 };
+
+/* RESTORED record: the object is in the store at offset (restored, or never spilled); offset
+ * UINT64_MAX: it could not be read back for lack of room and is still spilled. */
+typedef struct dagr__restored_rec {
+  uint32_t obj;
+  uint32_t pad;
+  uint64_t offset;
+} dagr__restored_rec;
 
 typedef struct dagr__msg_hdr {
   uint32_t magic_type;
@@ -36,14 +48,26 @@ typedef struct dagr__msg_hdr {
   uint64_t len;    /* whole message in bytes */
 } dagr__msg_hdr;
 
-/* ASSIGN record: header, params blob (padded to 8), then ndeps dependency records. */
+/* ASSIGN record: header, the optional parts its flags announce, params blob (padded to 8), then
+ * ndeps dependency records. */
 typedef struct dagr__assign_rec {
   uint32_t task;
   uint16_t kernel;
-  uint16_t flags; /* the executor group (NUMA domain of the worker) to run in */
+  uint16_t flags; /* low byte: the executor group (NUMA domain of the worker) to run in; above
+                   * it, DAGR__TASK_* bits */
   uint32_t params_len;
   uint32_t ndeps;
 } dagr__assign_rec;
+
+/* ASSIGN record flags above the group byte. A record without them reads as before they
+ * existed; the other bits must be 0. Optional parts follow the header in this order:
+ *   TIMEOUT: u64 limit in milliseconds, 1 to UINT32_MAX
+ *   KEY:     u64 length in bytes, 1 to DAGR__TASK_KEY_MAX (no NUL), then the bytes padded to 8 */
+#define DAGR__TASK_GROUP_MASK 0x00ffu
+#define DAGR__TASK_TIMEOUT    0x0100u /* the worker fails the task past this limit */
+#define DAGR__TASK_KEY        0x0200u /* the task's key (its start), for crash messages */
+/* Longest key prefix sent: crash messages show at most 200 bytes of it. */
+#define DAGR__TASK_KEY_MAX 256u
 
 /* How a dependency reaches the worker. */
 enum {
@@ -106,7 +130,10 @@ typedef struct dagr__dep {
 typedef struct dagr__task_view {
   uint32_t task;
   uint16_t kernel;
-  uint16_t flags;
+  uint16_t flags;      /* the executor group only (DAGR__TASK_GROUP_MASK) */
+  uint32_t timeout_ms; /* 0: none */
+  uint32_t keylen;     /* 0: no key sent */
+  const char *key;     /* keylen bytes, not NUL-terminated */
   const void *params;
   uint32_t params_len;
   uint32_t ndeps;
@@ -169,6 +196,11 @@ int dagr__enc_task_group(dagr__buf *b, uint32_t task, uint16_t kernel, uint16_t 
                          const void *params, uint32_t params_len, uint32_t ndeps);
 int dagr__enc_task(dagr__buf *b, uint32_t task, uint16_t kernel, const void *params,
                    uint32_t params_len, uint32_t ndeps);
+/* As dagr__enc_task_group, with a time limit in milliseconds (0: none) and the task's key (NULL:
+ * none; only its first DAGR__TASK_KEY_MAX bytes are sent). Errors: DAGR_ENOMEM. */
+int dagr__enc_task_ext(dagr__buf *b, uint32_t task, uint16_t kernel, uint16_t group,
+                       uint32_t timeout_ms, const char *key, size_t keylen, const void *params,
+                       uint32_t params_len, uint32_t ndeps);
 int dagr__enc_dep_scalar(dagr__buf *b, uint32_t obj, int dtype, uint64_t value);
 int dagr__enc_dep_inline(dagr__buf *b, uint32_t obj, int dtype, int ndim, const int64_t *shape,
                          const void *data, uint64_t nbytes);
@@ -191,6 +223,9 @@ int dagr__dec_task(const void *msg, size_t size, size_t *pos, dagr__task_view *t
 int dagr__dec_dep_next(const unsigned char **p, const unsigned char *end, dagr__dep *d);
 int dagr__dec_done(const void *msg, size_t size, size_t *pos, dagr__done_view *d);
 int dagr__dec_u32(const void *msg, size_t size, size_t *pos, uint32_t *v);
+/* RESTORED records. */
+int dagr__enc_restored(dagr__buf *b, uint32_t obj, uint64_t offset);
+int dagr__dec_restored(const void *msg, size_t size, size_t *pos, dagr__restored_rec *r);
 
 /* Validates a whole message of any type (used before acting on it). */
 int dagr__msg_validate(const void *msg, size_t size, char *err, size_t errlen);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "runtime/config.h"
+#include "runtime/timeout.h"
 
 int dagr_parse_bytes(const char *s, uint64_t *out) {
   /* Digits first: strtoull would accept leading blanks and signs. */
@@ -71,6 +72,26 @@ static int env_bytes(const char *name, uint64_t lo, uint64_t hi, size_t *out) {
   return DAGR_OK;
 }
 
+/* Reads seconds (a non-negative decimal number; 0: none) from variable name into *out. The
+ * bound keeps the limit within the u32 milliseconds the scheduler sends. */
+static int env_seconds(const char *name, double hi, double *out) {
+  const char *s = getenv(name);
+  if (!s) return DAGR_OK;
+  errno = 0;
+  char *end;
+  double v = strtod(s, &end);
+  /* Digits or a point first: strtod would also take blanks, signs, "inf" and "nan". */
+  int lead = isdigit((unsigned char)s[0]) || (s[0] == '.' && isdigit((unsigned char)s[1]));
+  if (!lead || errno || end == s || *end || !(v >= 0 && v <= hi)) {
+    dagr__set_global_error("%s='%s' is invalid: expected seconds from 0 (no limit) to %.0f, "
+                           "such as 30 or 2.5",
+                           name, s, hi);
+    return DAGR_ECONFIG;
+  }
+  *out = v;
+  return DAGR_OK;
+}
+
 int dagr_config_init(dagr_config_t *cfg) {
   if (!cfg) return DAGR_EINVAL;
   memset(cfg, 0, sizeof *cfg);
@@ -85,6 +106,7 @@ int dagr_config_init(dagr_config_t *cfg) {
   if ((rc = env_int("DAGR_BATCH", 1, 1 << 20, &cfg->batch_tasks))) return rc;
   if ((rc = env_int("DAGR_QUEUE", 1, 1 << 24, &cfg->queue_tasks))) return rc;
   if ((rc = env_int("DAGR_MPI", 0, 1, &cfg->mpi))) return rc;
+  if ((rc = env_seconds("DAGR_TASK_TIMEOUT", DAGR__TIMEOUT_MAX_S, &cfg->task_timeout_s))) return rc;
   return DAGR_OK;
 }
 
@@ -95,4 +117,35 @@ void dagr__config_merge(dagr_config_t *cfg, const dagr_config_t *user) {
   if (user->batch_tasks) cfg->batch_tasks = user->batch_tasks;
   if (user->queue_tasks) cfg->queue_tasks = user->queue_tasks;
   if (user->mpi == 0 || user->mpi == 1) cfg->mpi = user->mpi;
+  if (user->task_timeout_s > 0) cfg->task_timeout_s = user->task_timeout_s;
+}
+
+/* A fraction in (0, 1] from the environment. */
+static int env_fraction(const char *name, double *out) {
+  const char *s = getenv(name);
+  if (!s) return DAGR_OK;
+  errno = 0;
+  char *end;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !(v > 0) || v > 1) {
+    dagr__set_global_error("%s='%s' is invalid: expected a fraction of the store, above 0 and "
+                           "at most 1",
+                           name, s);
+    return DAGR_ECONFIG;
+  }
+  *out = v;
+  return DAGR_OK;
+}
+
+int dagr__config_memory(int *spill, double *high, double *pause) {
+  int rc = env_int("DAGR_SPILL", 0, 1, spill);
+  if (!rc) rc = env_fraction("DAGR_STORE_HIGH", high);
+  if (!rc) rc = env_fraction("DAGR_STORE_PAUSE", pause);
+  if (!rc && *pause < *high) {
+    dagr__set_global_error("DAGR_STORE_PAUSE (%g) is below DAGR_STORE_HIGH (%g): the pause mark "
+                           "must be at or above the spill mark",
+                           *pause, *high);
+    rc = DAGR_ECONFIG;
+  }
+  return rc;
 }

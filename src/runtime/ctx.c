@@ -7,25 +7,33 @@
 #include "hdf5/h5io.h"
 #include "runtime/config.h"
 #include "runtime/ctx.h"
+#include "runtime/cleanup.h"
 #include "runtime/registry.h"
+#include "runtime/signals.h"
+#include "runtime/timeout.h"
 
 static int serve_as_worker(dagr_ctx_t *ctx) {
-  dagr__store store;
+  /* Static: a kernel abandoned past its time limit may still use the store after this returns
+   * (a worker rank serves once per process). */
+  static dagr__store store;
+  int abandoned = 0;
   const dagr__placement *pl = &ctx->placement;
   /* One store part per executor group, each bound to its NUMA node before first touch. */
   int rc = dagr__store_init_parts(&store, ctx->boot.store_base, ctx->boot.store_bytes, pl->ngroups,
                                   pl->group_weight);
   if (rc) return rc;
   dagr__placement_bind_store(pl, &store);
-  dagr__worker_cfg wc = {ctx->boot.rank, ctx->boot.threads, ctx->cfg.inline_bytes,
-                         1000000L,       ctx->boot.host,    pl};
+  dagr__worker_cfg wc = {ctx->boot.rank,     ctx->boot.threads, ctx->cfg.inline_bytes,
+                         1000000L,           ctx->boot.host,    pl,
+                         ctx->boot.job_token};
   dagr__worker *w;
   rc = dagr__worker_create(&wc, dagr__mpi_wlink(ctx->mpi), &store, &w);
   if (rc == DAGR_OK) {
     rc = dagr__worker_serve(w, &ctx->exit_status);
+    abandoned = dagr__worker_abandoned(w);
     dagr__worker_destroy(w);
   }
-  dagr__store_destroy(&store);
+  if (!abandoned) dagr__store_destroy(&store);
   return rc;
 }
 
@@ -47,6 +55,11 @@ int dagr_init(int *argc, char ***argv, const dagr_config_t *user, dagr_ctx_t **o
     free(ctx);
     return rc;
   }
+  /* Checked on every rank before any starts: all fail alike on a bad value. */
+  int spill = 1;
+  double high = 0.8, pause = 0.9;
+  rc = dagr__config_memory(&spill, &high, &pause);
+  if (rc) goto fail;
   ctx->boot.placement = &ctx->placement;
   int use_mpi = ctx->cfg.mpi >= 0 ? ctx->cfg.mpi : dagr__mpi_launched();
   if (use_mpi) {
@@ -69,6 +82,8 @@ int dagr_init(int *argc, char ***argv, const dagr_config_t *user, dagr_ctx_t **o
     if (ctx->mpi) dagr__mpi_finalize(ctx->mpi);
     goto fail;
   }
+  /* faults: stop and crash handlers on every rank, before any task can run. */
+  dagr__signals_install(ctx->boot.rank, ctx->boot.host);
   if (ctx->boot.rank == 0) {
     ctx->driver = 1;
     dagr__slink *link;
@@ -81,6 +96,10 @@ int dagr_init(int *argc, char ***argv, const dagr_config_t *user, dagr_ctx_t **o
       goto fail;
     }
     ctx->sched_ok = 1;
+    ctx->sched.timeout_ms = dagr__timeout_ms(ctx->cfg.task_timeout_s);
+    ctx->sched.spill_on = spill;
+    ctx->sched.high = high;
+    ctx->sched.pause = pause;
   } else {
     rc = serve_as_worker(ctx);
     if (rc) {
@@ -93,6 +112,7 @@ int dagr_init(int *argc, char ***argv, const dagr_config_t *user, dagr_ctx_t **o
   *out = ctx;
   return rc;
 fail:
+  dagr__signals_restore();
   dagr__placement_free(&ctx->placement);
   dagr__registry_thaw();
   free(ctx);
@@ -101,6 +121,9 @@ fail:
 
 int dagr_finalize(dagr_ctx_t *ctx) {
   if (!ctx) return DAGR_EINVAL;
+  /* faults: after SIGTERM/SIGINT nothing is waited for (workers may be gone, executor threads
+   * stuck): remove the temporary files and end the process with the signal. */
+  if (dagr__stop_signal()) dagr__signals_stop_now();
   int rc = DAGR_OK;
   if (ctx->driver && ctx->sched_ok) rc = dagr__sched_shutdown(&ctx->sched, ctx->exit_status);
   if (ctx->local) {
@@ -110,6 +133,8 @@ int dagr_finalize(dagr_ctx_t *ctx) {
   if (ctx->sched_ok) dagr__sched_destroy(&ctx->sched);
   /* Cached HDF5 handles hold file locks other processes may need after this job. */
   dagr__h5_close_all();
+  dagr__cleanup_run();
+  dagr__signals_restore();
   if (ctx->mpi) {
     int mrc = dagr__mpi_finalize(ctx->mpi);
     if (!rc) rc = mrc;
@@ -179,6 +204,12 @@ int dagr_get(dagr_ctx_t *ctx, dagr_graph_t *graph, const char *const *keys, size
     return dagr__errf(ctx->err, sizeof ctx->err, DAGR_ESTATE,
                       "dagr_get called on worker rank %d; only rank 0 drives", ctx->boot.rank);
   memset(results, 0, nkeys * sizeof *results);
+  if (dagr__stop_signal()) return dagr__stop_error(ctx->err, sizeof ctx->err);
+  if (ctx->timed_out)
+    return dagr__errf(ctx->err, sizeof ctx->err, DAGR_ESTATE,
+                      "this context runs no more graphs: an earlier task ran past its time limit "
+                      "and its kernel may still be running (%s); call dagr_finalize",
+                      ctx->timeout_msg);
   memset(&ctx->last, 0, sizeof ctx->last);
   double t0 = dagr__now();
   dagr__plan plan;
@@ -188,6 +219,10 @@ int dagr_get(dagr_ctx_t *ctx, dagr_graph_t *graph, const char *const *keys, size
   ctx->last.plan_seconds = t1 - t0;
   if (rc) return rc;
   rc = dagr__sched_run(&ctx->sched, graph, &plan, results, &ctx->last, ctx->err, sizeof ctx->err);
+  if (rc == DAGR_ETIMEOUT) {
+    ctx->timed_out = 1;
+    snprintf(ctx->timeout_msg, sizeof ctx->timeout_msg, "%s", ctx->err);
+  }
   dagr__plan_free(&plan);
   double t2 = dagr__now();
   ctx->last.run_seconds = t2 - t1;

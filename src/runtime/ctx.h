@@ -19,6 +19,8 @@ struct dagr_ctx {
   int sched_ok;
   dagr_stats_t last;
   int exit_status;
+  int timed_out; /* a task ran past its time limit: no more runs (see dagr_get) */
+  char timeout_msg[DAGR__ERRLEN];
   char err[DAGR__ERRLEN];
 };
 

@@ -45,6 +45,10 @@ const char *dagr_strerror(int status) {
     return "DAGR_ETYPE: value has the wrong type";
   case DAGR_EKERNEL_TABLE:
     return "DAGR_EKERNEL_TABLE: ranks registered different kernels";
+  case DAGR_EINTERRUPTED:
+    return "DAGR_EINTERRUPTED: interrupted by SIGTERM or SIGINT";
+  case DAGR_ETIMEOUT:
+    return "DAGR_ETIMEOUT: a task ran past its timeout";
   default:
     return "unknown dagr status";
   }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "runtime/executor.h"
+#include "runtime/signals.h"
 
 /* Taking several jobs per lock keeps the queue off the hot path for tiny tasks; the cap keeps
  * one thread from hoarding work that others could start. */
@@ -81,6 +82,8 @@ static void *exec_main(void *arg) {
   dagr__exec *e = t->e;
   group_t *g = t->g;
   if (e->init) e->init(t->index, t->group, e->init_arg);
+  /* Kernels run here: a stack overflow in one must still print its crash line (signals.c). */
+  void *altstack = dagr__signals_altstack();
   pthread_mutex_lock(&g->mu);
   for (;;) {
     while (!g->queued && !g->stop) pthread_cond_wait(&g->cv, &g->mu);
@@ -124,6 +127,7 @@ static void *exec_main(void *arg) {
     g->avg_ns = 0.8 * g->avg_ns + 0.2 * per;
   }
   pthread_mutex_unlock(&g->mu);
+  dagr__signals_altstack_free(altstack);
   return NULL;
 }
 
@@ -217,6 +221,21 @@ void dagr__exec_stop(dagr__exec *e) {
   if (!e->threads) return;
   exec_join(e, e->nthreads);
   exec_free(e);
+}
+
+void dagr__exec_abandon(dagr__exec *e) {
+  if (!e->threads) return;
+  for (int i = 0; i < e->ngroups; i++) {
+    group_t *g = &e->groups[i];
+    pthread_mutex_lock(&g->mu);
+    g->stop = 1;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+  }
+  for (int i = 0; i < e->nthreads; i++) pthread_detach(e->threads[i]);
+  /* Everything stays allocated: a kernel that returns late still takes the locks and queues its
+   * completion. Only the thread array is let go, which also makes dagr__exec_stop a no-op. */
+  e->threads = NULL;
 }
 
 /* Queues one group's list (NULL-terminated, in arrival order) and wakes that group's threads.

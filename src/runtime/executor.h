@@ -63,6 +63,11 @@ int dagr__exec_start_groups(dagr__exec *e, int ngroups, const int *group_threads
                             void *arg, dagr__exec_thread_init init, void *init_arg);
 /* Stops and joins the threads (queued jobs are not run: drop them first). */
 void dagr__exec_stop(dagr__exec *e);
+/* Stops the threads without joining them, for a pool with a thread stuck in a kernel (a task
+ * past its timeout): idle threads exit, busy ones are detached and exit when their job returns.
+ * Nothing is freed, since a late job still uses the queues: e may only be leaked afterwards
+ * (dagr__exec_stop on it does nothing). */
+void dagr__exec_abandon(dagr__exec *e);
 /* Queues a list of jobs linked through next (NULL-terminated), each on its group's queue, waking
  * only that group's threads. Errors: DAGR_ENOMEM (the jobs that did not fit are returned through
  * *rejected, linked; the others are queued). */

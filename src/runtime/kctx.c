@@ -5,6 +5,7 @@
 
 #include "graph/params.h"
 #include "runtime/kctx.h"
+#include "runtime/signals.h"
 
 int dagr_kernel_ninputs(const dagr_kctx_t *k) {
   return k ? k->ninputs : 0;
@@ -162,7 +163,9 @@ int dagr_kernel_fail(dagr_kctx_t *k, const char *fmt, ...) {
 
 int dagr__kctx_invoke(dagr_kctx_t *k, dagr_kernel_fn fn) {
   k->errmsg[0] = '\0';
+  dagr__signals_set_kernel(k);
   int rc = fn(k);
+  dagr__signals_set_kernel(NULL);
   if (rc == DAGR_OK && k->out_kind == DAGR__OUT_NONE) {
     snprintf(k->errmsg, DAGR__ERRLEN, "kernel returned success without producing an output");
     rc = DAGR_EKERNEL;

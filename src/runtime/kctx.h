@@ -17,6 +17,11 @@ struct dagr_kctx {
   size_t params_len;
   dagr__store *store;
   int group; /* executor group (NUMA domain): outputs go to its store part */
+  /* which task this is, for the crash message (signals.c) */
+  const char *key; /* keylen bytes, not NUL-terminated; NULL when the scheduler sent none */
+  uint32_t keylen;
+  uint32_t task; /* plan id */
+  int kernel;    /* registry id */
   /* output */
   int out_kind;
   int out_dtype;

@@ -1,4 +1,5 @@
 /* worker.c: a worker's comm thread: decodes assignments, tracks local objects, fetches, reports. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,13 +9,19 @@
 #include "runtime/executor.h"
 #include "runtime/kctx.h"
 #include "runtime/registry.h"
+#include "runtime/signals.h"
+#include "runtime/timeout.h"
 #include "runtime/worker.h"
+#include "store/spill.h"
 
 /* Only the comm thread touches the object table, the task pool and the message references;
  * executor threads read object entries that are READY (immutable until released) and write only
  * their own task's result fields. The executor queue's mutex orders the two. */
 
-enum { OBJ_ABSENT = 0, OBJ_PENDING = 1, OBJ_FETCHING = 2, OBJ_READY = 3 };
+/* SPILLED: written to the spill directory on the scheduler's SPILL order (it sends one only
+ * for objects no assigned task reads), out of the store; read back when a local task needs it or
+ * on RESTORE, and then announced with RESTORED so remote readers get its new offset. */
+enum { OBJ_ABSENT = 0, OBJ_PENDING = 1, OBJ_FETCHING = 2, OBJ_READY = 3, OBJ_SPILLED = 4 };
 
 typedef struct waiter {
   struct wtask *task;
@@ -61,6 +68,9 @@ typedef struct wtask {
   /* fetches done for it */
   uint64_t fetch_ns, fetch_bytes;
   uint32_t nfetch, fetch_max_us;
+  /* faults: its time limit, watched by the comm thread, and whether it was given up on */
+  dagr__watch_item watch;
+  uint8_t abandoned;
 } wtask;
 
 typedef struct fetch {
@@ -102,8 +112,16 @@ struct dagr__worker {
 
   dagr__buf out;
   uint32_t out_n;
+  dagr__buf restored; /* pending RESTORED notices */
+  uint32_t restored_n;
+  dagr__spill spill;
   int shutdown;
   int exit_status;
+  /* faults: tasks with a time limit, and kernels still running past theirs (their threads are
+   * stuck: the worker keeps that run's memory and takes no further run, `zombie`) */
+  dagr__watch watch;
+  uint32_t nabandoned;
+  int zombie;
   char err[DAGR__ERRLEN];
 };
 
@@ -154,6 +172,7 @@ static void msg_unref(dagr__worker *w, msgref *m) {
 }
 
 static void task_put(dagr__worker *w, wtask *t) {
+  dagr__watch_remove(&w->watch, &t->watch);
   free(t->errmsg);
   t->errmsg = NULL;
   if (t->msg) msg_unref(w, t->msg);
@@ -230,6 +249,11 @@ static void run_task(dagr__job *job, void *arg) {
   k.store = w->store;
   k.group = t->job.group;
   k.errmsg = errmsg;
+  k.key = t->tv.key;
+  k.keylen = t->tv.keylen;
+  k.task = t->tv.task;
+  k.kernel = t->tv.kernel;
+  dagr__watch_started(&t->watch);
   uint64_t t0 = dagr__now_ns();
   int rc = dagr__kctx_invoke(&k, dagr__registry_fn(t->tv.kernel));
   uint64_t dt = dagr__now_ns() - t0;
@@ -290,6 +314,26 @@ static int push_jobs(dagr__worker *w, wtask *head) {
   int rc = dagr__exec_push(&w->exec, &head->job, &rejected);
   if (rc) fprintf(stderr, "dagr worker rank %d: out of memory queueing tasks\n", w->cfg.rank);
   return rc;
+}
+
+static void report_failure(dagr__worker *w, uint32_t task, int status, const char *msg);
+
+/* faults: fails every running task past its time limit. Its kernel cannot be stopped: the
+ * thread stays in it (abandoned) and the task's completion, if it ever comes, is ignored. */
+static void check_timeouts(dagr__worker *w) {
+  uint64_t now = dagr__now_ns();
+  dagr__watch_item *it;
+  while ((it = dagr__watch_expired(&w->watch, now)) != NULL) {
+    wtask *t = (wtask *)(void *)((char *)it - offsetof(wtask, watch));
+    uint64_t start = __atomic_load_n(&it->start_ns, __ATOMIC_ACQUIRE);
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "its kernel was still running after %.2f s; the thread running it is abandoned",
+             (double)(now - start) / 1e9);
+    t->abandoned = 1;
+    w->nabandoned++;
+    report_failure(w, t->tv.task, DAGR_ETIMEOUT, msg);
+  }
 }
 
 static void report_failure(dagr__worker *w, uint32_t task, int status, const char *msg) {
@@ -439,6 +483,9 @@ static int poll_fetches(dagr__worker *w, wtask **rh, wtask **rt, size_t *rn) {
   return progressed;
 }
 
+static int restore_obj(dagr__worker *w, uint32_t id, int group);
+static int send_text(dagr__worker *w, int type, const char *text);
+
 /* Takes a task assignment: references, waits and fetches for its dependencies. */
 static int accept_task(dagr__worker *w, msgref *m, const dagr__task_view *tv, wtask **rh,
                        wtask **rt, size_t *rn) {
@@ -464,6 +511,20 @@ static int accept_task(dagr__worker *w, msgref *m, const dagr__task_view *tv, wt
     if ((d.kind == DAGR__DEP_LOCAL || d.kind == DAGR__DEP_REMOTE) && d.obj >= w->ntasks) {
       rc = DAGR_EPROTO;
       snprintf(w->err, sizeof w->err, "dependency id %u out of range", d.obj);
+    } else if (d.kind == DAGR__DEP_LOCAL && w->obj[d.obj].state == OBJ_SPILLED) {
+      rc = restore_obj(w, d.obj, t->job.group);
+      if (rc == DAGR_ESTORE_FULL) {
+        /* Still spilled: tell the scheduler (it counted it as coming back). */
+        if ((w->restored_n == 0 && dagr__msg_begin(&w->restored, DAGR__MSG_RESTORED, w->run, 0)) ||
+            dagr__enc_restored(&w->restored, d.obj, UINT64_MAX))
+          return DAGR_ENOMEM;
+        w->restored_n++;
+      }
+      if (rc == DAGR_EIO) {
+        char text[DAGR__ERRLEN + 64];
+        snprintf(text, sizeof text, "worker rank %d: %s", w->cfg.rank, w->err);
+        (void)send_text(w, DAGR__MSG_FAULT, text);
+      }
     } else if (d.kind == DAGR__DEP_LOCAL && w->obj[d.obj].state == OBJ_ABSENT) {
       rc = DAGR_EPROTO;
       snprintf(w->err, sizeof w->err, "local dependency %u is not on worker rank %d", d.obj,
@@ -475,8 +536,10 @@ static int accept_task(dagr__worker *w, msgref *m, const dagr__task_view *tv, wt
       rc = dagr__store_alloc_in(w->store, t->job.group, d.nbytes, &off, NULL);
       if (rc) {
         snprintf(w->err, sizeof w->err,
-                 "no room in the object store of worker rank %d (%zu bytes) for a %llu-byte input",
-                 w->cfg.rank, w->store->size, (unsigned long long)d.nbytes);
+                 "no room in the object store of worker rank %d (%zu bytes, %zu in use) for a "
+                 "%llu-byte input",
+                 w->cfg.rank, w->store->size, dagr__store_used(w->store),
+                 (unsigned long long)d.nbytes);
         break;
       }
       o->state = OBJ_FETCHING; /* reserved; the pull starts in pass 2 */
@@ -536,6 +599,9 @@ static int accept_task(dagr__worker *w, msgref *m, const dagr__task_view *tv, wt
       if (done) fetch_done(w, w->nfetches - 1, rh, rt, rn);
     }
   }
+  /* faults: watched from here until it comes back (task_put); its clock starts with the kernel. */
+  t->watch.limit_ms = tv->timeout_ms;
+  if (t->watch.limit_ms && dagr__watch_add(&w->watch, &t->watch)) return DAGR_ENOMEM;
   wobj *self = &w->obj[tv->task];
   if (self->state == OBJ_ABSENT) self->state = OBJ_PENDING;
   if (--t->missing == 0) push_ready(w, rh, rt, rn, t);
@@ -552,6 +618,15 @@ static int begin_run(dagr__worker *w, uint32_t run, uint32_t ntasks) {
 }
 
 static int handle_assign(dagr__worker *w, void *buf, size_t len, const dagr__msg_hdr *h) {
+  if (w->zombie) {
+    /* faults: the driver refuses runs after a timeout; one arriving anyway must not hang. */
+    fprintf(stderr,
+            "dagr worker rank %d: refusing run %u: a kernel that ran past its timeout still "
+            "runs here\n",
+            w->cfg.rank, h->run);
+    free(buf);
+    return DAGR_ESTATE;
+  }
   if (w->ending && h->run == w->run) {
     free(buf);
     return DAGR_OK;
@@ -593,6 +668,109 @@ static int handle_assign(dagr__worker *w, void *buf, size_t len, const dagr__msg
   return rc;
 }
 
+/* Queues a RESTORED notice: obj is in the store at its offset. */
+static int note_restored(dagr__worker *w, uint32_t id) {
+  if (w->restored_n == 0 && dagr__msg_begin(&w->restored, DAGR__MSG_RESTORED, w->run, 0))
+    return DAGR_ENOMEM;
+  if (dagr__enc_restored(&w->restored, id, w->obj[id].value)) return DAGR_ENOMEM;
+  w->restored_n++;
+  return DAGR_OK;
+}
+
+static int flush_restored(dagr__worker *w) {
+  if (w->restored_n == 0) return DAGR_OK;
+  if (dagr__msg_finish(&w->restored, w->restored_n)) return DAGR_ENOMEM;
+  size_t len;
+  void *msg = dagr__buf_take(&w->restored, &len);
+  w->restored_n = 0;
+  return w->link->send(w->link->impl, msg, len);
+}
+
+/* Reads a spilled object back into the store part of `group`. Errors: DAGR_ESTORE_FULL,
+ * DAGR_EIO (message in w->err). */
+static int restore_obj(dagr__worker *w, uint32_t id, int group) {
+  wobj *o = &w->obj[id];
+  uint64_t off;
+  int rc = dagr__store_alloc_in(w->store, group, o->nbytes, &off, NULL);
+  if (rc) {
+    snprintf(w->err, sizeof w->err,
+             "no room in the object store of worker rank %d (%zu bytes, %zu in use) to read "
+             "back a %llu-byte spilled object",
+             w->cfg.rank, w->store->size, dagr__store_used(w->store),
+             (unsigned long long)o->nbytes);
+    return rc;
+  }
+  rc = dagr__spill_read(&w->spill, w->run, id, w->store->base + off, o->nbytes, w->err,
+                        sizeof w->err);
+  if (rc) {
+    dagr__store_free(w->store, off);
+    return rc;
+  }
+  dagr__spill_remove(&w->spill, w->run, id);
+  o->value = off;
+  o->state = OBJ_READY;
+  return note_restored(w, id);
+}
+
+/* SPILL: writes each named object to the spill directory and frees its store room. An object a
+ * local task still uses stays (and is announced RESTORED, so the scheduler's view agrees). A
+ * failed write ends the run with a FAULT naming the directory. */
+static int handle_spill(dagr__worker *w, const void *buf, size_t len, const dagr__msg_hdr *h) {
+  if (!w->in_run || h->run != w->run) return DAGR_OK;
+  size_t pos = sizeof(dagr__msg_hdr);
+  for (uint32_t i = 0; i < h->count; i++) {
+    uint32_t id;
+    if (dagr__dec_u32(buf, len, &pos, &id) || id >= w->ntasks) return DAGR_OK;
+    wobj *o = &w->obj[id];
+    if (o->state != OBJ_READY || o->kind != DAGR__OUT_STORE) continue;
+    if (o->refs > 0 || o->release_pending) {
+      int rc = note_restored(w, id);
+      if (rc) return rc;
+      continue;
+    }
+    int rc = dagr__spill_write(&w->spill, w->run, id, w->store->base + o->value, o->nbytes, w->err,
+                               sizeof w->err);
+    if (rc) {
+      char text[DAGR__ERRLEN + 64];
+      snprintf(text, sizeof text, "worker rank %d: %s", w->cfg.rank, w->err);
+      (void)note_restored(w, id);
+      return send_text(w, DAGR__MSG_FAULT, text);
+    }
+    dagr__store_free(w->store, o->value);
+    o->state = OBJ_SPILLED;
+  }
+  return DAGR_OK;
+}
+
+/* RESTORE: reads the named spilled objects back (a task on another worker will pull them). */
+static int handle_restore(dagr__worker *w, const void *buf, size_t len, const dagr__msg_hdr *h) {
+  if (!w->in_run || h->run != w->run) return DAGR_OK;
+  size_t pos = sizeof(dagr__msg_hdr);
+  for (uint32_t i = 0; i < h->count; i++) {
+    uint32_t id;
+    if (dagr__dec_u32(buf, len, &pos, &id) || id >= w->ntasks) return DAGR_OK;
+    wobj *o = &w->obj[id];
+    int rc = o->state == OBJ_SPILLED ? restore_obj(w, id, 0)
+             : o->state == OBJ_READY ? note_restored(w, id)
+                                     : DAGR_OK;
+    if (rc == DAGR_ENOMEM) return rc;
+    if (rc == DAGR_ESTORE_FULL) {
+      /* No room now: say so (offset UINT64_MAX); the scheduler spills more and asks again. */
+      if (w->restored_n == 0 && dagr__msg_begin(&w->restored, DAGR__MSG_RESTORED, w->run, 0))
+        return DAGR_ENOMEM;
+      if (dagr__enc_restored(&w->restored, id, UINT64_MAX)) return DAGR_ENOMEM;
+      w->restored_n++;
+      continue;
+    }
+    if (rc) {
+      char text[DAGR__ERRLEN + 64];
+      snprintf(text, sizeof text, "worker rank %d: %s", w->cfg.rank, w->err);
+      return send_text(w, DAGR__MSG_FAULT, text);
+    }
+  }
+  return DAGR_OK;
+}
+
 static void handle_release(dagr__worker *w, const void *buf, size_t len, const dagr__msg_hdr *h) {
   if (!w->in_run || h->run != w->run) return;
   size_t pos = sizeof(dagr__msg_hdr);
@@ -600,6 +778,11 @@ static void handle_release(dagr__worker *w, const void *buf, size_t len, const d
     uint32_t id;
     if (dagr__dec_u32(buf, len, &pos, &id) || id >= w->ntasks) return;
     wobj *o = &w->obj[id];
+    if (o->state == OBJ_SPILLED) {
+      dagr__spill_remove(&w->spill, w->run, id);
+      o->state = OBJ_ABSENT;
+      continue;
+    }
     if (o->state != OBJ_READY) continue;
     o->release_pending = 1;
     o->refs++;
@@ -611,6 +794,16 @@ static int send_ctrl(dagr__worker *w, int type, uint32_t run);
 
 /* Frees everything of the current run once no executor or pull still uses it. */
 static int finish_run_end(dagr__worker *w) {
+  dagr__watch_clear(&w->watch);
+  if (w->nabandoned) {
+    /* faults: a kernel past its time limit still runs and may still read its inputs and write
+     * its task record and output: keep this run's memory as it is and take no further run
+     * (the driver refuses them after a timeout). */
+    w->zombie = 1;
+    w->in_run = 0;
+    w->ending = 0;
+    return send_ctrl(w, DAGR__MSG_RUN_ENDED, w->run);
+  }
   free(w->obj);
   w->obj = NULL;
   w->ntasks = 0;
@@ -638,6 +831,9 @@ static int finish_run_end(dagr__worker *w) {
     w->nshape_chunks = 1;
   }
   w->shape_used = 0;
+  dagr__spill_clear(&w->spill);
+  w->restored_n = 0;
+  w->restored.len = 0;
   int rc = dagr__store_reset(w->store);
   w->in_run = 0;
   w->ending = 0;
@@ -661,6 +857,25 @@ static void drop_unfinished(dagr__worker *w) {
 static int send_ctrl(dagr__worker *w, int type, uint32_t run) {
   dagr__buf b = {0};
   if (dagr__msg_begin(&b, type, run, 0) || dagr__msg_finish(&b, 0)) {
+    dagr__buf_free(&b);
+    return DAGR_ENOMEM;
+  }
+  size_t len;
+  void *msg = dagr__buf_take(&b, &len);
+  return w->link->send(w->link->impl, msg, len);
+}
+
+/* A control message carrying NUL-terminated text (INFO, FAULT). */
+static int send_text(dagr__worker *w, int type, const char *text) {
+  size_t n = strlen(text);
+  dagr__buf b = {0};
+  if (dagr__msg_begin(&b, type, w->run, 0) || dagr__buf_reserve(&b, n + 1)) {
+    dagr__buf_free(&b);
+    return DAGR_ENOMEM;
+  }
+  memcpy(b.p + b.len, text, n + 1);
+  b.len += n + 1;
+  if (dagr__msg_finish(&b, 0)) {
     dagr__buf_free(&b);
     return DAGR_ENOMEM;
   }
@@ -717,6 +932,14 @@ static int handle_msg(dagr__worker *w, void *buf, size_t len) {
   case DAGR__MSG_RELEASE:
     handle_release(w, buf, len, &h);
     break;
+  case DAGR__MSG_SPILL:
+    rc = handle_spill(w, buf, len, &h);
+    if (!rc) rc = flush_restored(w);
+    break;
+  case DAGR__MSG_RESTORE:
+    rc = handle_restore(w, buf, len, &h);
+    if (!rc) rc = flush_restored(w);
+    break;
   case DAGR__MSG_RUN_END:
     if (w->in_run && h.run == w->run) {
       w->ending = 1;
@@ -744,6 +967,9 @@ int dagr__worker_serve(dagr__worker *w, int *exit_status) {
   unsigned idle = 0;
   int rc = DAGR_OK;
   while (!w->shutdown) {
+    /* faults: SIGTERM/SIGINT on a worker rank ends it here, without waiting for its executor
+     * threads (in a single process the driver stops instead). */
+    if (w->cfg.rank > 0 && dagr__stop_signal()) dagr__signals_stop_now();
     int progressed = 0;
     for (int i = 0; i < 64 && !w->shutdown; i++) {
       void *buf;
@@ -767,18 +993,29 @@ int dagr__worker_serve(dagr__worker *w, int *exit_status) {
     while (j) {
       dagr__job *next = j->next;
       wtask *t = (wtask *)j;
-      if (!w->ending) complete(w, t, &rh, &rt, &rn);
-      task_put(w, t);
+      if (t->abandoned) {
+        w->nabandoned--; /* back after its timeout was reported: already failed */
+        free(t->errmsg);
+        t->errmsg = NULL;
+      } else {
+        if (!w->ending && !w->zombie) complete(w, t, &rh, &rt, &rn);
+        task_put(w, t);
+      }
       j = next;
     }
+    if (w->watch.n && w->in_run && !w->ending) check_timeouts(w);
     if (rn && !w->ending) {
       rc = push_jobs(w, rh);
       if (rc) return rc;
     }
+    rc = flush_restored(w);
+    if (rc) return rc;
     rc = flush(w);
     if (rc) return rc;
     if (w->link->progress && w->link->progress(w->link->impl)) progressed = 1;
-    if (w->ending && w->nfetches == 0 && dagr__exec_pending(&w->exec) == 0 && !w->exec.done_head) {
+    /* An abandoned kernel never counts as finished (nor the tasks its thread holds after it). */
+    if (w->ending && w->nfetches == 0 && (dagr__exec_pending(&w->exec) == 0 || w->nabandoned) &&
+        !w->exec.done_head) {
       rc = finish_run_end(w);
       if (rc) return rc;
       progressed = 1;
@@ -814,6 +1051,11 @@ int dagr__worker_create(const dagr__worker_cfg *cfg, dagr__wlink *link, dagr__st
   w->cfg = *cfg;
   w->link = link;
   w->store = store;
+  if (dagr__spill_init(&w->spill, getenv("DAGR_SPILL_DIR"), cfg->job_token ? cfg->job_token : "0",
+                       cfg->rank) != DAGR_OK) {
+    free(w);
+    return DAGR_EINVAL;
+  }
   const dagr__placement *pl = cfg->placement;
   int rc;
   if (pl && pl->ngroups > 1) {
@@ -838,12 +1080,28 @@ void dagr__worker_wake(dagr__worker *w) {
   dagr__exec_wake(&w->exec);
 }
 
+int dagr__worker_abandoned(const dagr__worker *w) {
+  return w && w->nabandoned > 0;
+}
+
 void dagr__worker_destroy(dagr__worker *w) {
   if (!w) return;
+  if (w->nabandoned) {
+    /* faults: a thread is stuck in a kernel past its time limit: stop the others without
+     * joining it, and keep everything it may still use (task records, object table, store):
+     * the process is ending. */
+    drop_unfinished(w);
+    dagr__exec_abandon(&w->exec);
+    dagr__spill_destroy(&w->spill);
+    return;
+  }
+  dagr__watch_free(&w->watch);
   if (w->exec_started) {
     drop_unfinished(w);
     dagr__exec_stop(&w->exec);
   }
+  dagr__spill_destroy(&w->spill);
+  dagr__buf_free(&w->restored);
   free(w->obj);
   for (msgref *m = w->msgs, *next; m; m = next) {
     next = m->next;

@@ -17,6 +17,9 @@ typedef struct dagr__worker_cfg {
   const char *host;
   /* Executor groups (one per NUMA domain), their threads and bindings; NULL: one group. */
   const dagr__placement *placement;
+  /* The job's token (the same on every rank): names the spill directory
+   * ($DAGR_SPILL_DIR or $TMPDIR)/dagr-spill-TOKEN-rankR. */
+  const char *job_token;
 } dagr__worker_cfg;
 
 typedef struct dagr__worker dagr__worker;
@@ -29,6 +32,9 @@ int dagr__worker_create(const dagr__worker_cfg *cfg, dagr__wlink *link, dagr__st
 int dagr__worker_serve(dagr__worker *w, int *exit_status);
 /* Interrupts an idle sleep (in-process transport: a message was queued). */
 void dagr__worker_wake(dagr__worker *w);
+/* Does a kernel that ran past its time limit still run (its thread abandoned)? Then
+ * dagr__worker_destroy leaves the worker's memory, and the caller the store's, allocated. */
+int dagr__worker_abandoned(const dagr__worker *w);
 void dagr__worker_destroy(dagr__worker *w);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "runtime/registry.h"
+#include "runtime/signals.h"
 #include "scheduler/readyq.h"
 #include "scheduler/sched.h"
 
@@ -12,6 +13,11 @@
 enum { T_WAITING = 0, T_READY = 1, T_ASSIGNED = 2, T_DONE = 3 };
 /* Where a finished task's object is. */
 enum { O_NONE = 0, O_SCALAR = 1, O_INLINE = 2, O_STORE = 3 };
+/* Where a store object's bytes are: in its owner's store, spilled to the owner's spill
+ * directory, or being read back (the owner announces the new offset with RESTORED). */
+enum { S_IN = 0, S_SPILLED = 1, S_RESTORING = 2 };
+/* Reruns of a task whose output did not fit, each after spilling on that worker. */
+#define SFULL_MAX 8
 
 #define TARGET_BIT  0x80u /* in state[]: a requested key */
 #define STATE(s, i) ((s)->state[i] & 0x7fu)
@@ -40,7 +46,9 @@ static int ensure_cap(dagr__sched *s, size_t n) {
       grow((void **)&s->ondim, c, 1) || grow((void **)&s->oval, c, 8) ||
       grow((void **)&s->onbytes, c, 8) || grow((void **)&s->oshape, c, sizeof(int64_t *)) ||
       grow((void **)&s->holders, c, 4) || grow((void **)&s->spec, c, 4) ||
-      grow((void **)&s->grp, c, 1))
+      grow((void **)&s->grp, c, 1) || grow((void **)&s->ostore, c, 1) ||
+      grow((void **)&s->readers, c, 4) || grow((void **)&s->sfull, c, 1) ||
+      grow((void **)&s->tresv, c, 8) || grow((void **)&s->tunk, c, 1))
     return DAGR_ENOMEM;
   s->cap = c;
   return DAGR_OK;
@@ -56,6 +64,9 @@ int dagr__sched_init(dagr__sched *s, dagr__slink *link, const int *threads,
   s->batch_tasks = batch_tasks ? batch_tasks : 1024;
   s->queue_tasks = queue_tasks;
   s->pin_ranks = pin_ranks;
+  s->spill_on = 1;
+  s->high = 0.8;
+  s->pause = 0.9;
   s->w = calloc((size_t)s->nworkers, sizeof *s->w);
   s->wbytes = calloc((size_t)s->nworkers, sizeof *s->wbytes);
   s->touched = calloc((size_t)s->nworkers, sizeof *s->touched);
@@ -73,9 +84,12 @@ int dagr__sched_init(dagr__sched *s, dagr__slink *link, const int *threads,
                                                           : 1;
     sw->dom_base = s->ndom;
     s->ndom += sw->ngroups;
+    sw->cap = workers ? workers[i].store_bytes : 0;
   }
   s->dom = calloc((size_t)(s->ndom > 0 ? s->ndom : 1), sizeof *s->dom);
-  if (!s->dom) return DAGR_ENOMEM;
+  s->kest = malloc(((size_t)1 << 16) * sizeof *s->kest); /* kernel ids are 16-bit */
+  if (!s->dom || !s->kest) return DAGR_ENOMEM;
+  for (size_t k = 0; k < (size_t)1 << 16; k++) s->kest[k] = -1; /* not known yet */
   /* Hosts: dense ids in order of first appearance. */
   uint64_t *hosts = calloc((size_t)(s->nworkers > 0 ? s->nworkers : 1), sizeof *hosts);
   if (!hosts) return DAGR_ENOMEM;
@@ -111,6 +125,11 @@ static void free_run_arrays(dagr__sched *s) {
   free(s->holders);
   free(s->spec);
   free(s->grp);
+  free(s->ostore);
+  free(s->readers);
+  free(s->sfull);
+  free(s->tresv);
+  free(s->tunk);
   free(s->hnodes);
   for (size_t i = 0; i < s->nshape_chunks; i++) free(s->shape_chunks[i]);
   free(s->shape_chunks);
@@ -121,11 +140,14 @@ void dagr__sched_destroy(dagr__sched *s) {
   for (int i = 0; s->w && i < s->nworkers; i++) {
     dagr__buf_free(&s->w[i].out);
     dagr__buf_free(&s->w[i].rel);
+    free(s->w[i].lru);
+    free(s->w[i].defer);
   }
   free(s->w);
   free(s->wbytes);
   free(s->touched);
   free(s->dom);
+  free(s->kest);
   free(s->pin);
   dagr__place_scratch_free(&s->pscratch);
   free_run_arrays(s);
@@ -225,6 +247,158 @@ static void update_limit(dagr__sched *s, dagr__sched_worker *sw) {
   set_dom_caps(s, sw);
 }
 
+/* ---- memory: store use, spilling, backpressure ----------------------------------------------
+ *
+ * The scheduler counts each worker's store bytes (results, pulled copies, objects read back) and
+ * decides what to spill, because only it knows which objects a task may still read: an object
+ * is written out only when no assigned task reads it (readers == 0) and no one asked for it as a
+ * result, so no pull of it can be in flight. Above DAGR_STORE_HIGH of a store, the oldest such
+ * objects of that worker go to its spill directory (SPILL); a task that reads a spilled object
+ * runs on its owner, which reads it back first, and a spilled object another worker must pull is
+ * first read back on request (RESTORE -> RESTORED with its new offset). Above DAGR_STORE_PAUSE a
+ * worker gets no tasks that only create data (its own inputs' consumers still go there: they
+ * free memory), unless nothing at all is running. A task whose output did not fit is rerun (up
+ * to SFULL_MAX times) after spilling deeper on its worker. */
+
+static void mem_add(dagr__sched *s, int w, uint64_t n) {
+  dagr__sched_worker *sw = &s->w[w];
+  sw->used += n;
+  if (sw->used > sw->peak) sw->peak = sw->used;
+}
+
+static void mem_sub(dagr__sched *s, int w, uint64_t n) {
+  dagr__sched_worker *sw = &s->w[w];
+  sw->used = sw->used > n ? sw->used - n : 0;
+}
+
+static int lru_push(dagr__sched_worker *sw, uint32_t obj) {
+  if (sw->lru_n == sw->lru_cap && sw->lru_head > 0) {
+    memmove(sw->lru, sw->lru + sw->lru_head, (sw->lru_n - sw->lru_head) * sizeof *sw->lru);
+    sw->lru_n -= sw->lru_head;
+    sw->lru_head = 0;
+  }
+  if (sw->lru_n == sw->lru_cap) {
+    size_t c = sw->lru_cap ? sw->lru_cap * 2 : 256;
+    if (grow((void **)&sw->lru, c, sizeof *sw->lru)) return DAGR_ENOMEM;
+    sw->lru_cap = c;
+  }
+  sw->lru[sw->lru_n++] = obj;
+  return DAGR_OK;
+}
+
+static int spillable(const dagr__sched *s, uint32_t d, int w) {
+  return STATE(s, d) == T_DONE && s->okind[d] == O_STORE && s->where[d] == w &&
+         s->ostore[d] == S_IN && s->readers[d] == 0 && !(s->state[d] & TARGET_BIT);
+}
+
+static int queue_release(dagr__sched *s, int w, uint32_t d);
+
+/* Drops w's pulled copy of d (no task reads d now; a later reader pulls it again). */
+static int drop_copy(dagr__sched *s, int w, uint32_t d) {
+  uint32_t *link = &s->holders[d];
+  while (*link && s->hnodes[*link - 1].worker != w) link = &s->hnodes[*link - 1].next;
+  if (!*link) return DAGR_OK;
+  *link = s->hnodes[*link - 1].next;
+  mem_sub(s, w, s->onbytes[d]);
+  return queue_release(s, w, d);
+}
+
+/* Orders worker w to spill its oldest spillable objects until its count is at most target;
+ * copies it pulled of other workers' objects that no task reads are simply dropped first. */
+static int spill_to(run *r, int w, uint64_t target) {
+  dagr__sched *s = r->s;
+  dagr__sched_worker *sw = &s->w[w];
+  if (!s->spill_on || !sw->cap || sw->used <= target) return DAGR_OK;
+  /* Entries released or spilled since are gone for good (a restored object is pushed again). */
+  while (sw->lru_head < sw->lru_n) {
+    uint32_t d = sw->lru[sw->lru_head];
+    if (s->okind[d] == O_STORE &&
+        ((s->where[d] == w && s->ostore[d] == S_IN) || (s->where[d] != w && holds(s, d, w))))
+      break;
+    sw->lru_head++;
+  }
+  for (size_t k = sw->lru_head; k < sw->lru_n && sw->used > target; k++) {
+    uint32_t d = sw->lru[k];
+    if (s->okind[d] == O_STORE && s->where[d] != w && s->readers[d] == 0 && holds(s, d, w)) {
+      int rc = drop_copy(s, w, d);
+      if (rc) return rc;
+    }
+  }
+  dagr__buf b = {0};
+  uint32_t n = 0;
+  for (size_t k = sw->lru_head; k < sw->lru_n && sw->used > target; k++) {
+    uint32_t d = sw->lru[k];
+    if (!spillable(s, d, w)) continue;
+    if ((n == 0 && dagr__msg_begin(&b, DAGR__MSG_SPILL, s->run, 0)) || dagr__enc_u32(&b, d)) {
+      dagr__buf_free(&b);
+      return DAGR_ENOMEM;
+    }
+    n++;
+    s->ostore[d] = S_SPILLED;
+    s->any_spilled = 1;
+    mem_sub(s, w, s->onbytes[d]);
+    r->st->bytes_spilled += s->onbytes[d];
+  }
+  if (n == 0) return DAGR_OK;
+  int rc = send_to(s, w, &b, &n);
+  dagr__buf_free(&b);
+  return rc;
+}
+
+/* Asks the owner of spilled object d to read it back (a task elsewhere will pull it). */
+static int request_restore(run *r, uint32_t d) {
+  dagr__sched *s = r->s;
+  int w = s->where[d];
+  dagr__buf b = {0};
+  uint32_t n = 1;
+  if (dagr__msg_begin(&b, DAGR__MSG_RESTORE, s->run, 0) || dagr__enc_u32(&b, d)) {
+    dagr__buf_free(&b);
+    return DAGR_ENOMEM;
+  }
+  s->ostore[d] = S_RESTORING;
+  mem_add(s, w, s->onbytes[d]);
+  int rc = send_to(s, w, &b, &n);
+  dagr__buf_free(&b);
+  return rc;
+}
+
+/* Too full for tasks that only create data (see above). */
+static int paused(const dagr__sched *s, int w) {
+  const dagr__sched_worker *sw = &s->w[w];
+  return s->spill_on && sw->cap && (double)(sw->used + sw->resv) > s->pause * (double)sw->cap &&
+         s->inflight_total > 0;
+}
+
+/* Room for task i on worker w: its inputs not yet in w's store (pulled copies, spilled ones read
+ * back) plus a typical output. Spills to make it; 0 (wait) if it still does not fit while other
+ * tasks run there (their completions free memory). */
+static int admit(run *r, uint32_t i, int w) {
+  dagr__sched *s = r->s;
+  dagr__sched_worker *sw = &s->w[w];
+  if (!s->spill_on || !sw->cap) return 1;
+  const dagr__plan *p = r->p;
+  float est = s->kest[p->kernel[i]];
+  /* Until one of a kernel's tasks has finished, its output size is unknown: one such task per
+   * thread at a time, so a first wave of big outputs cannot overrun the store. */
+  if (est < 0 && sw->nunknown >= (uint32_t)sw->threads) return 0;
+  uint64_t need = est > 0 ? (uint64_t)est : 0;
+  for (uint32_t e = p->dep_off[i]; e < p->dep_off[i + 1]; e++) {
+    uint32_t d = p->deps[e];
+    if (STATE(s, d) != T_DONE || s->okind[d] != O_STORE) continue;
+    if (s->where[d] == w ? s->ostore[d] == S_SPILLED : !holds(s, d, w)) need += s->onbytes[d];
+  }
+  double limit = s->high * (double)sw->cap;
+  if ((double)(sw->used + sw->resv + need) > limit) {
+    double t = limit - (double)(need + sw->resv);
+    int rc = spill_to(r, w, t > 0 ? (uint64_t)t : 0);
+    if (rc) return 0;
+  }
+  /* The high mark, not the capacity: the allocator's alignment and fragmentation, and objects
+   * freed on the worker a little later than counted here, need the slack. */
+  int ok = (double)(sw->used + sw->resv + need) <= limit || sw->inflight == 0;
+  return ok;
+}
+
 /* Encodes task i for worker w. */
 static int encode(run *r, uint32_t i, int w) {
   dagr__sched *s = r->s;
@@ -234,12 +408,24 @@ static int encode(run *r, uint32_t i, int w) {
   if (sw->out_n == 0 && dagr__msg_begin(&sw->out, DAGR__MSG_ASSIGN, s->run, p->n))
     return DAGR_ENOMEM;
   uint32_t nd = p->dep_off[i + 1] - p->dep_off[i];
-  if (dagr__enc_task_group(&sw->out, i, p->kernel[i], s->grp[i], r->g->params + gt->param_off,
-                           gt->param_len, nd))
+  /* faults: the time limit, and the key for the worker's crash message (a prefix: keys may be
+   * up to 1 MiB; about 5% of the noop throughput benchmark, nothing for real kernels). */
+  const char *key = dagr__graph_key(r->g, p->gid[i]);
+  uint32_t limit = gt->timeout_ms ? gt->timeout_ms : s->timeout_ms;
+  if (dagr__enc_task_ext(&sw->out, i, p->kernel[i], s->grp[i], limit, key,
+                         strnlen(key, DAGR__TASK_KEY_MAX), r->g->params + gt->param_off,
+                         gt->param_len, nd))
     return DAGR_ENOMEM;
   for (uint32_t e = p->dep_off[i]; e < p->dep_off[i + 1]; e++) {
     uint32_t d = p->deps[e];
     int rc;
+    s->readers[d]++;
+    if (STATE(s, d) == T_DONE && s->okind[d] == O_STORE && s->ostore[d] == S_SPILLED &&
+        s->where[d] == w) {
+      /* The owner reads it back before the task runs, and says where (RESTORED). */
+      s->ostore[d] = S_RESTORING;
+      mem_add(s, w, s->onbytes[d]);
+    }
     if (STATE(s, d) == T_DONE && s->okind[d] == O_SCALAR) {
       rc = dagr__enc_dep_scalar(&sw->out, d, s->odtype[d], s->oval[d]);
     } else if (STATE(s, d) != T_DONE || s->where[d] == w) {
@@ -253,12 +439,22 @@ static int encode(run *r, uint32_t i, int w) {
        * and pulls again if an earlier pull never happened (a task refused before running). */
       rc = dagr__enc_dep_remote(&sw->out, d, s->odtype[d], s->ondim[d], s->oshape[d],
                                 (uint32_t)s->where[d], s->oval[d], s->onbytes[d]);
-      if (!rc && !holds(s, d, w)) rc = add_holder(s, d, w);
+      if (!rc && !holds(s, d, w)) {
+        rc = add_holder(s, d, w);
+        mem_add(s, w, s->onbytes[d]); /* the pulled copy */
+        if (!rc && s->spill_on && sw->cap) rc = lru_push(sw, d);
+      }
     }
     if (rc) return rc;
   }
   sw->out_n++;
   sw->inflight++;
+  s->inflight_total++;
+  float est = s->kest[p->kernel[i]];
+  s->tresv[i] = est > 0 ? (uint64_t)est : 0;
+  s->tunk[i] = est < 0;
+  sw->nunknown += s->tunk[i];
+  sw->resv += s->tresv[i];
   s->dom[sw->dom_base + s->grp[i]].load++;
   if (sw->out_n >= s->batch_tasks || sw->out.len >= BATCH_BYTES) return flush_worker(r, w);
   return DAGR_OK;
@@ -271,6 +467,9 @@ static int can_follow(run *r, uint32_t c, int w, uint32_t reserved) {
   if (STATE(s, c) != T_WAITING || s->unassigned[c] != 0) return 0;
   /* Tasks reserved but not yet encoded count against the queue too. */
   if (s->w[w].inflight + reserved >= s->w[w].limit) return 0;
+  /* Under memory pressure every task goes through admission: one sent ahead could not be
+   * moved if its producer's output did not fit. */
+  if (s->any_spilled) return 0;
   if (s->pin_ranks) {
     int32_t pin = r->g->tasks[p->gid[c]].worker;
     if (pin >= 0 && pin != s->w[w].rank) return 0;
@@ -278,6 +477,11 @@ static int can_follow(run *r, uint32_t c, int w, uint32_t reserved) {
   for (uint32_t e = p->dep_off[c]; e < p->dep_off[c + 1]; e++) {
     uint32_t d = p->deps[e];
     if (STATE(s, d) != T_DONE && s->where[d] != w) return 0;
+    /* An input that must be pulled or read back needs room: such a task goes through
+     * admission (dispatch) instead. */
+    if (s->spill_on && s->w[w].cap && STATE(s, d) == T_DONE && s->okind[d] == O_STORE &&
+        (s->ostore[d] != S_IN || (s->where[d] != w && !holds(s, d, w))))
+      return 0;
   }
   return 1;
 }
@@ -359,6 +563,42 @@ static int place(run *r, uint32_t i, int *group) {
   dagr__sched *s = r->s;
   const dagr__plan *p = r->p;
   *group = 0;
+  if (s->any_spilled) {
+    /* A spilled input pins the task to its owner (which reads it back); any other spilled
+     * input is read back by its own owner first (the task waits for RESTORED). */
+    int owner = -1, wait = 0;
+    int32_t pin = s->pin_ranks ? r->g->tasks[p->gid[i]].worker : -1;
+    for (uint32_t e = p->dep_off[i]; e < p->dep_off[i + 1]; e++) {
+      uint32_t d = p->deps[e];
+      if (s->okind[d] != O_STORE || s->ostore[d] == S_IN) continue;
+      if (owner < 0 && pin < 0 && s->ostore[d] == S_SPILLED) {
+        owner = s->where[d];
+        *group = s->grp[d];
+      }
+    }
+    if (pin >= 0) owner = pin - 1;
+    for (uint32_t e = p->dep_off[i]; e < p->dep_off[i + 1]; e++) {
+      uint32_t d = p->deps[e];
+      if (s->okind[d] != O_STORE || s->ostore[d] == S_IN || s->where[d] == owner) continue;
+      wait = 1;
+      /* Read back only where there is room for it (else later, after completions there). */
+      int o = s->where[d];
+      dagr__sched_worker *ow = &s->w[o];
+      double limit = s->high * (double)ow->cap;
+      if (s->ostore[d] == S_SPILLED && (double)(ow->used + ow->resv + s->onbytes[d]) > limit) {
+        double t = limit - (double)(ow->resv + s->onbytes[d]);
+        if (spill_to(r, o, t > 0 ? (uint64_t)t : 0)) return -1;
+        if ((double)(ow->used + ow->resv + s->onbytes[d]) > limit && ow->inflight > 0) continue;
+      }
+      if (s->ostore[d] == S_SPILLED && request_restore(r, d)) return -1;
+    }
+    if (wait) return -1;
+    if (owner >= 0) {
+      if (s->w[owner].inflight >= s->w[owner].limit) return -1;
+      if (pin >= 0) *group = least_group(s, owner);
+      return owner;
+    }
+  }
   if (s->pin_ranks) {
     int32_t pin = r->g->tasks[p->gid[i]].worker;
     if (pin >= 0) {
@@ -403,7 +643,7 @@ static int place(run *r, uint32_t i, int *group) {
   uint32_t least_load = UINT32_MAX;
   for (int w = 0; w < s->nworkers; w++) {
     const dagr__sched_worker *sw = &s->w[w];
-    if (sw->inflight >= sw->limit) continue;
+    if (sw->inflight >= sw->limit || paused(s, w)) continue;
     /* Load relative to threads, so wide workers get proportionally more. */
     uint32_t load = sw->inflight / (uint32_t)sw->threads;
     if (load < least_load) {
@@ -433,6 +673,7 @@ static int dispatch(run *r) {
   while (i >= 0) {
     int group = 0;
     int w = place(r, (uint32_t)i, &group);
+    if (w >= 0 && !admit(r, (uint32_t)i, w)) w = -1;
     if (w < 0) {
       if (++skipped > SKIP_MAX || !any_room(s)) break;
       i = dagr__rq_next(&r->rq, (size_t)i);
@@ -467,6 +708,11 @@ static int release(run *r, uint32_t d) {
     free((void *)(uintptr_t)s->oval[d]);
     s->oval[d] = 0;
   }
+  if (s->okind[d] == O_STORE) {
+    if (s->ostore[d] != S_SPILLED) mem_sub(s, s->where[d], s->onbytes[d]);
+    for (uint32_t h = s->holders[d]; h; h = s->hnodes[h - 1].next)
+      mem_sub(s, s->hnodes[h - 1].worker, s->onbytes[d]);
+  }
   s->okind[d] = O_NONE;
   /* The owner keeps a store copy of inline objects too; pulled copies are on other holders. */
   int rc = queue_release(s, s->where[d], d);
@@ -479,6 +725,19 @@ static int fail_task(run *r, uint32_t i, int w, const dagr__done_view *d) {
   const char *key = dagr__graph_key(r->g, r->p->gid[i]);
   const char *kname = dagr__registry_name(r->p->kernel[i]);
   int attempts = r->g->tasks[r->p->gid[i]].retries + 1;
+  if (d->status == DAGR_ETIMEOUT) {
+    uint32_t ms = r->g->tasks[r->p->gid[i]].timeout_ms;
+    char where[48];
+    if (r->s->pin_ranks)
+      snprintf(where, sizeof where, "worker rank %d", w + 1);
+    else
+      snprintf(where, sizeof where, "rank 0");
+    r->status = DAGR_ETIMEOUT;
+    return dagr__errf(r->err, r->errlen, r->status,
+                      "task '%s' (kernel '%s') on %s exceeded its timeout of %g s (%s)", key, kname,
+                      where, (ms ? ms : r->s->timeout_ms) / 1000.0,
+                      d->errmsg ? d->errmsg : "no message");
+  }
   r->status = d->status == DAGR_ESTORE_FULL ? DAGR_ESTORE_FULL : DAGR_EKERNEL;
   dagr__errf(r->err, r->errlen, r->status,
              "task '%s' (kernel '%s') failed on rank %d after %d attempt%s: %s", key, kname,
@@ -497,6 +756,16 @@ static int on_done(run *r, int w, const dagr__done_view *d) {
                       s->pin_ranks ? w + 1 : 0, i);
   dagr__sched_worker *sw = &s->w[w];
   sw->inflight--;
+  if (s->inflight_total) s->inflight_total--;
+  sw->resv = sw->resv > s->tresv[i] ? sw->resv - s->tresv[i] : 0;
+  s->tresv[i] = 0;
+  if (s->tunk[i] && sw->nunknown) sw->nunknown--;
+  s->tunk[i] = 0;
+  /* Any completion teaches its kernel's output size (0 for scalars and inline results). */
+  if (d->status == DAGR_OK && !(d->flags & DAGR__DONE_STORE) && s->kest[p->kernel[i]] < 0)
+    s->kest[p->kernel[i]] = 0;
+  for (uint32_t e = p->dep_off[i]; e < p->dep_off[i + 1]; e++)
+    if (s->readers[p->deps[e]]) s->readers[p->deps[e]]--;
   if (s->dom[sw->dom_base + s->grp[i]].load > 0) s->dom[sw->dom_base + s->grp[i]].load--;
   sw->avg_us = 0.9 * sw->avg_us + 0.1 * (double)d->exec_us;
   r->st->tasks++;
@@ -508,7 +777,26 @@ static int on_done(run *r, int w, const dagr__done_view *d) {
     if (mx > r->st->fetch_seconds_max) r->st->fetch_seconds_max = mx;
   }
   if (d->status != DAGR_OK) {
-    if (s->tries_left[i] > 0) {
+    if (d->status == DAGR_ESTORE_FULL && s->spill_on && sw->cap && s->sfull[i] < SFULL_MAX) {
+      /* Make room by spilling deeper and run it again on w (not counted as a retry) after the
+       * next completion anywhere (it frees memory, or the reads that pin w's objects); at once,
+       * and counted towards giving up, only when nothing runs at all. */
+      int rc = spill_to(r, w, (uint64_t)((double)sw->cap * s->high / 2));
+      if (rc) return rc;
+      if (s->inflight_total == 0) {
+        s->sfull[i]++;
+        return encode(r, i, w);
+      }
+      if (sw->ndefer == sw->cap_defer) {
+        size_t c = sw->cap_defer ? sw->cap_defer * 2 : 16;
+        if (grow((void **)&sw->defer, c, sizeof *sw->defer)) return DAGR_ENOMEM;
+        sw->cap_defer = c;
+      }
+      sw->defer[sw->ndefer++] = i;
+      return DAGR_OK;
+    }
+    /* A timed-out kernel still holds its thread: a retry there could wait behind it forever. */
+    if (s->tries_left[i] > 0 && d->status != DAGR_ETIMEOUT) {
       s->tries_left[i]--;
       r->st->retries++;
       /* Same worker: dependents may already wait there for this object. */
@@ -539,6 +827,11 @@ static int on_done(run *r, int w, const dagr__done_view *d) {
   } else {
     s->okind[i] = O_STORE;
     s->oval[i] = d->offset;
+    s->ostore[i] = S_IN;
+    mem_add(s, w, d->nbytes);
+    float *e = &s->kest[p->kernel[i]];
+    *e = *e >= 0 ? 0.75f * *e + 0.25f * (float)d->nbytes : (float)d->nbytes;
+    if (s->spill_on && sw->cap && lru_push(sw, i)) return DAGR_ENOMEM;
   }
   for (uint32_t e = p->cons_off[i]; e < p->cons_off[i + 1]; e++) {
     uint32_t c = p->cons[e];
@@ -563,15 +856,59 @@ static int handle(run *r, int w, void *msg, size_t len) {
   int rc = dagr__msg_validate(msg, len, r->err, r->errlen);
   if (rc) return rc;
   memcpy(&h, msg, sizeof h);
-  if ((h.magic_type & 0xffu) != DAGR__MSG_DONE || h.run != r->s->run) return DAGR_OK;
+  dagr__sched *s = r->s;
+  uint32_t type = h.magic_type & 0xffu;
+  if (h.run != s->run) return DAGR_OK;
   size_t pos = sizeof h;
+  if (type == DAGR__MSG_FAULT) {
+    char text[DAGR__ERRLEN];
+    size_t n = len - sizeof h < sizeof text - 1 ? len - sizeof h : sizeof text - 1;
+    memcpy(text, (const char *)msg + sizeof h, n);
+    text[n] = '\0';
+    r->status = DAGR_EIO;
+    return dagr__errf(r->err, r->errlen, DAGR_EIO, "%s", text);
+  }
+  if (type == DAGR__MSG_RESTORED) {
+    for (uint32_t k = 0; k < h.count; k++) {
+      dagr__restored_rec rr;
+      (void)dagr__dec_restored(msg, len, &pos, &rr);
+      uint32_t d = rr.obj;
+      if (d >= r->p->n || s->okind[d] != O_STORE || s->where[d] != w) continue;
+      if (rr.offset == UINT64_MAX) {
+        /* No room to read it back: make room; the waiting task asks again. */
+        if (s->ostore[d] == S_RESTORING) mem_sub(s, w, s->onbytes[d]);
+        s->ostore[d] = S_SPILLED;
+        rc = spill_to(r, w, (uint64_t)((double)s->w[w].cap * s->high * 0.5));
+        if (rc) return rc;
+        continue;
+      }
+      if (s->ostore[d] == S_SPILLED) mem_add(s, w, s->onbytes[d]); /* it stayed, or came back */
+      if (s->ostore[d] != S_IN && s->spill_on && lru_push(&s->w[w], d)) return DAGR_ENOMEM;
+      s->ostore[d] = S_IN;
+      s->oval[d] = rr.offset;
+    }
+    return DAGR_OK;
+  }
+  if (type != DAGR__MSG_DONE) return DAGR_OK;
   for (uint32_t k = 0; k < h.count; k++) {
     dagr__done_view d;
     (void)dagr__dec_done(msg, len, &pos, &d);
     rc = on_done(r, w, &d);
     if (rc) return rc;
   }
-  return DAGR_OK;
+  dagr__sched_worker *sw = &s->w[w];
+  if (s->spill_on && sw->cap && (double)sw->used > s->high * (double)sw->cap) {
+    rc = spill_to(r, w, (uint64_t)((double)sw->cap * s->high * 0.875));
+    if (rc) return rc;
+  }
+  /* Completions freed memory: rerun what did not fit, on every worker. */
+  for (int v = 0; v < s->nworkers && rc == DAGR_OK; v++) {
+    dagr__sched_worker *sv = &s->w[v];
+    size_t nd = sv->ndefer;
+    sv->ndefer = 0;
+    for (size_t k = 0; k < nd && rc == DAGR_OK; k++) rc = encode(r, sv->defer[k], v);
+  }
+  return rc;
 }
 
 /* Tells every worker the run is over and waits until all have dropped its objects. */
@@ -603,6 +940,7 @@ static int end_run(dagr__sched *s) {
     size_t len;
     int prc = s->link->poll(s->link->impl, &w, &msg, &len);
     if (prc == DAGR__AGAIN) {
+      if (dagr__stop_signal()) return DAGR_EINTERRUPTED;
       s->link->idle(s->link->impl, ++idle);
       continue;
     }
@@ -683,6 +1021,11 @@ int dagr__sched_run(dagr__sched *s, const dagr_graph_t *g, const dagr__plan *p,
     s->tries_left[i] = g->tasks[p->gid[i]].retries;
     s->okind[i] = O_NONE;
     s->holders[i] = 0;
+    s->ostore[i] = S_IN;
+    s->readers[i] = 0;
+    s->sfull[i] = 0;
+    s->tresv[i] = 0;
+    s->tunk[i] = 0;
   }
   for (size_t k = 0; k < p->ntargets; k++) {
     uint32_t t = p->targets[k];
@@ -699,10 +1042,23 @@ int dagr__sched_run(dagr__sched *s, const dagr_graph_t *g, const dagr__plan *p,
       s->state[i] |= T_READY;
       dagr__rq_set(&r.rq, i);
     }
-  for (int w = 0; w < s->nworkers; w++) update_limit(s, &s->w[w]);
+  for (int w = 0; w < s->nworkers; w++) {
+    update_limit(s, &s->w[w]);
+    s->w[w].used = s->w[w].peak = s->w[w].resv = 0;
+    s->w[w].nunknown = 0;
+    s->w[w].ndefer = 0;
+    s->w[w].lru_head = s->w[w].lru_n = 0;
+  }
+  s->any_spilled = 0;
+  s->inflight_total = 0;
 
   unsigned idle = 0;
   while (rc == DAGR_OK && r.targets_left > 0) {
+    /* faults: SIGTERM/SIGINT: give up the run (dagr_finalize then ends the process). */
+    if (dagr__stop_signal()) {
+      rc = dagr__stop_error(err, errlen);
+      break;
+    }
     rc = dispatch(&r);
     if (rc) break;
     int got = 0;
@@ -733,7 +1089,10 @@ int dagr__sched_run(dagr__sched *s, const dagr_graph_t *g, const dagr__plan *p,
   for (uint32_t i = 0; i < n; i++)
     if (s->okind[i] == O_INLINE) free((void *)(uintptr_t)s->oval[i]);
   dagr__rq_free(&r.rq);
-  int erc = end_run(s);
+  for (int w = 0; w < s->nworkers; w++)
+    if (s->w[w].peak > st->store_peak) st->store_peak = s->w[w].peak;
+  /* After a stop signal the workers may be gone already: waiting for them could hang. */
+  int erc = dagr__stop_signal() ? DAGR_OK : end_run(s);
   if (rc == DAGR_OK && erc) {
     rc = erc;
     dagr__errf(err, errlen, rc, "ending the run on the workers failed: %s", dagr_strerror(rc));
@@ -759,6 +1118,7 @@ int dagr__sched_info(dagr__sched *s, void (*fn)(int rank, const char *text, void
       size_t len;
       rc = s->link->poll(s->link->impl, &from, &msg, &len);
       if (rc == DAGR__AGAIN) {
+        if (dagr__stop_signal()) return dagr__stop_error(err, errlen);
         s->link->idle(s->link->impl, ++idle);
         continue;
       }

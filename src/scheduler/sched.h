@@ -16,6 +16,15 @@ typedef struct dagr__sched_worker {
   int ngroups;  /* executor groups (NUMA domains) */
   int dom_base; /* index of its first domain in dagr__sched.dom */
   int gthreads[DAGR__MAX_GROUPS];
+  uint64_t cap;  /* store capacity */
+  uint64_t used; /* store bytes in use (results, pulled copies, restored objects) */
+  uint64_t peak;
+  uint64_t resv;     /* expected outputs of its tasks in flight */
+  uint32_t nunknown; /* its tasks in flight whose kernels' output sizes are not known yet */
+  uint32_t *defer;   /* tasks whose output or inputs did not fit, rerun after its next completion */
+  size_t ndefer, cap_defer;
+  uint32_t *lru; /* its store objects in completion order, from lru_head */
+  size_t lru_head, lru_n, lru_cap;
   uint32_t inflight; /* assigned, not yet reported */
   uint32_t limit;
   double avg_us; /* moving average of task run time */
@@ -30,6 +39,8 @@ typedef struct dagr__sched {
   int nworkers;
   int pin_ranks; /* honour the `worker` annotation (MPI runs); 0 in a single process */
   int numa_off;  /* place by worker only; the domain is the worker's least loaded one */
+  /* faults: the limit (DAGR_TASK_TIMEOUT, ms; 0: none) of tasks without their own timeout_s */
+  uint32_t timeout_ms;
   dagr__sched_worker *w;
   /* NUMA domains of all workers (a worker's groups are dom[dom_base .. dom_base + ngroups)),
    * with their hosts, loads (tasks in flight) and capacities, for dagr__place_choose. */
@@ -38,9 +49,22 @@ typedef struct dagr__sched {
   dagr__place_scratch pscratch;
   dagr__place_input *pin; /* scratch: one task's inputs */
   size_t cap_pin;
-  uint8_t *grp;      /* per task: the group (domain within its worker) it was assigned to */
-  uint64_t *wbytes;  /* scratch: input bytes per worker while placing one task */
-  uint32_t *touched; /* scratch: workers with non-zero wbytes */
+  uint8_t *grp; /* per task: the group (domain within its worker) it was assigned to */
+  /* Memory: per object, where its bytes are (S_* in sched.c) and how many assigned, unfinished
+   * tasks read it; per worker (in dagr__sched_worker) the store bytes in use as the scheduler
+   * counts them, and its objects in completion order (the spill candidates, oldest first). */
+  uint8_t *ostore;
+  uint32_t *readers;
+  uint8_t *sfull;  /* per task: reruns after its output did not fit in the store */
+  int spill_on;    /* DAGR_SPILL */
+  int any_spilled; /* this run spilled something (spilled inputs need looking at) */
+  uint32_t inflight_total;
+  float *kest;        /* per kernel id: moving average of its outputs' store bytes */
+  uint64_t *tresv;    /* per task: bytes reserved on its worker for its output */
+  uint8_t *tunk;      /* per task: in flight before its kernel's output size was known */
+  double high, pause; /* DAGR_STORE_HIGH, DAGR_STORE_PAUSE: fractions of a store */
+  uint64_t *wbytes;   /* scratch: input bytes per worker while placing one task */
+  uint32_t *touched;  /* scratch: workers with non-zero wbytes */
   size_t inline_bytes;
   uint32_t batch_tasks;
   uint32_t queue_tasks; /* fixed per-worker limit, or 0 for adaptive */

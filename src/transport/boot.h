@@ -22,6 +22,7 @@ typedef struct dagr__boot {
   /* Set by the caller before booting: where this rank's placement plan goes (the transport
    * computes the rank's index among the workers of its host and asks for the plan). */
   dagr__placement *placement;
+  char job_token[48]; /* the same on every rank of the job (rank 0's pid and start time) */
 } dagr__boot;
 
 typedef struct dagr__mpi dagr__mpi;

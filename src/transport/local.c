@@ -215,6 +215,8 @@ int dagr__local_start(const dagr_config_t *cfg, dagr__local **out, dagr__slink *
   l->wcfg.max_sleep_ns = 50 * 1000000L;
   l->wcfg.host = b->host;
   l->wcfg.placement = pl && pl->has_plan ? pl : NULL;
+  if (!b->job_token[0]) snprintf(b->job_token, sizeof b->job_token, "%d", (int)getpid());
+  l->wcfg.job_token = b->job_token;
   rc = dagr__worker_create(&l->wcfg, &l->wlink, &l->store, &l->worker);
   if (rc) goto fail_store;
   if (pthread_create(&l->thread, NULL, serve_main, l) != 0) {
@@ -233,6 +235,7 @@ int dagr__local_start(const dagr_config_t *cfg, dagr__local **out, dagr__slink *
   l->desc.ngroups = pl && pl->has_plan ? pl->ngroups : 1;
   for (int g = 0; g < l->desc.ngroups; g++)
     l->desc.group_threads[g] = l->desc.ngroups == 1 ? l->threads : pl->group_threads[g];
+  l->desc.store_bytes = l->arena_bytes;
   b->workers = &l->desc;
   *slink = &l->slink;
   *out = l;
@@ -249,6 +252,13 @@ fail:
 int dagr__local_stop(dagr__local *l) {
   if (!l) return DAGR_OK;
   if (l->thread_ok) pthread_join(l->thread, NULL);
+  if (dagr__worker_abandoned(l->worker)) {
+    /* faults: a kernel past its time limit still runs on a thread of this process and may
+     * still use the worker, its store and arena (all inside or under l): leave them allocated.
+     */
+    dagr__worker_destroy(l->worker);
+    return l->serve_rc;
+  }
   dagr__worker_destroy(l->worker);
   dagr__store_destroy(&l->store);
   munmap(l->arena, l->arena_bytes);

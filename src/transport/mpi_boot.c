@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runtime/registry.h"
@@ -100,6 +101,19 @@ int dagr__mpi_boot(int *argc, char ***argv, const dagr_config_t *cfg, dagr__boot
                       dagr__registry_count());
   }
 
+  /* A token naming this job's files (spill directories) on every rank: rank 0's, or Slurm's
+   * job and step ids, which also tell a job's files apart across nodes. */
+  if (m->rank == 0) {
+    const char *job = getenv("SLURM_JOB_ID"), *step = getenv("SLURM_STEP_ID");
+    if (job && *job)
+      snprintf(b->job_token, sizeof b->job_token, "%s.%s-%d", job, step && *step ? step : "0",
+               (int)getpid());
+    else
+      snprintf(b->job_token, sizeof b->job_token, "%d-%lx", (int)getpid(), (long)time(NULL));
+  }
+  MPI_Bcast(b->job_token, (int)sizeof b->job_token, MPI_CHAR, 0, MPI_COMM_WORLD);
+  b->job_token[sizeof b->job_token - 1] = '\0';
+
   /* Workers on this node share its cores and memory: each finds its index among them. */
   MPI_Comm node;
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, m->rank, MPI_INFO_NULL, &node);
@@ -190,6 +204,7 @@ int dagr__mpi_boot(int *argc, char ***argv, const dagr_config_t *cfg, dagr__boot
       d->threads = all[r].threads;
       d->ngroups = all[r].ngroups >= 1 && all[r].ngroups <= DAGR__MAX_GROUPS ? all[r].ngroups : 1;
       d->host = all[r].host;
+      d->store_bytes = all[r].store;
       for (int g = 0; g < d->ngroups; g++) d->group_threads[g] = all[r].group_threads[g];
       if (d->ngroups == 1) d->group_threads[0] = d->threads;
     }

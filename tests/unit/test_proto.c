@@ -122,6 +122,9 @@ static int recheck(const unsigned char *msg, size_t size) {
       if (dagr__dec_task(msg, size, &pos, &t) != DAGR_OK) return bad + 1;
       if (h.ntasks && t.task >= h.ntasks) bad++;
       if (!inside(t.params, t.params_len, msg, end)) bad++;
+      if (t.flags & ~DAGR__TASK_GROUP_MASK) bad++;
+      if (t.keylen > DAGR__TASK_KEY_MAX || (t.keylen && !inside(t.key, t.keylen, msg, end))) bad++;
+      sum += sum_bytes(t.key, t.keylen);
       if (t.end != msg + pos || t.deps > t.end) bad++;
       sum += sum_bytes(t.params, t.params_len);
       const unsigned char *p = t.deps;
@@ -946,8 +949,8 @@ static void test_msg_check_header(void) {
   /* Every type byte: only the defined types pass. */
   int wrong = 0;
   for (unsigned ty = 0; ty < 256; ty++) {
-    int known = (ty >= DAGR__MSG_ASSIGN && ty <= DAGR__MSG_INFO_REQ) ||
-                (ty >= DAGR__MSG_DONE && ty <= DAGR__MSG_INFO);
+    int known = (ty >= DAGR__MSG_ASSIGN && ty <= DAGR__MSG_RESTORE) ||
+                (ty >= DAGR__MSG_DONE && ty <= DAGR__MSG_FAULT);
     unsigned char *c = exact_copy(msg, len);
     poke(c, offsetof(dagr__msg_hdr, magic_type), DAGR__MSG_MAGIC | ty, 4);
     err[0] = '\0';
@@ -1087,6 +1090,84 @@ static void check_byte_flips(const unsigned char *msg, size_t len) {
   CU_ASSERT(proto > 0);
   CU_ASSERT(ok > 0); /* payload bytes are free to change */
   free(c);
+}
+
+/* ASSIGN records with a time limit and a key (flag bits above the group byte): round trip,
+ * old-style records unchanged, malformed parts rejected, truncations and flips handled. */
+static void test_assign_ext(void) {
+  dagr__buf b = {0};
+  dagr_params_t *p = NULL;
+  CU_EXPECT_INT(dagr_params_create(&p), DAGR_OK);
+  CU_EXPECT_INT(dagr_params_set_int(p, "ms", 5), DAGR_OK);
+  char longkey[400];
+  memset(longkey, 'k', sizeof longkey);
+  CU_EXPECT_INT(dagr__msg_begin(&b, DAGR__MSG_ASSIGN, 9, NTASKS), DAGR_OK);
+  size_t at = b.len;
+  CU_EXPECT_INT(
+      dagr__enc_task_ext(&b, 1, 2, 3, 2500, "('slow', 0)", 11, p->buf, (uint32_t)p->len, 1),
+      DAGR_OK);
+  /* header 16 + limit 8 + key length 8 + key 16 (11 padded) + params */
+  CU_EXPECT_INT(b.len - at, 16 + 8 + 8 + 16 + p->len);
+  CU_EXPECT_INT(dagr__enc_dep_local(&b, 0), DAGR_OK);
+  CU_EXPECT_INT(dagr__enc_task_ext(&b, 2, 2, 1, 0, longkey, sizeof longkey, NULL, 0, 0), DAGR_OK);
+  CU_EXPECT_INT(dagr__enc_task_ext(&b, 3, 2, 0, UINT32_MAX, NULL, 5, NULL, 0, 0), DAGR_OK);
+  CU_EXPECT_INT(dagr__enc_task_ext(&b, 4, 2, 2, 0, NULL, 0, NULL, 0, 0), DAGR_OK);
+  size_t len;
+  unsigned char *msg = finish_exact(&b, 4, &len);
+  char err[256] = "";
+  CU_EXPECT_INT(dagr__msg_validate(msg, len, err, sizeof err), DAGR_OK);
+  CU_EXPECT_INT(recheck(msg, len), 0);
+  size_t pos = HDR;
+  dagr__task_view t;
+  CU_EXPECT_INT(dagr__dec_task(msg, len, &pos, &t), DAGR_OK);
+  CU_EXPECT_INT(t.task, 1);
+  CU_EXPECT_INT(t.flags, 3); /* the group only */
+  CU_EXPECT_INT(t.timeout_ms, 2500);
+  CU_EXPECT_INT(t.keylen, 11);
+  CU_ASSERT(t.key && memcmp(t.key, "('slow', 0)", 11) == 0);
+  CU_EXPECT_INT(t.params_len, p->len);
+  CU_EXPECT_INT(t.ndeps, 1);
+  int64_t ms = 0;
+  const void *pv = NULL;
+  int type = 0;
+  CU_EXPECT_INT(dagr__params_find(t.params, t.params_len, "ms", &type, &pv, NULL), DAGR_OK);
+  if (pv) memcpy(&ms, pv, 8);
+  CU_EXPECT_INT(ms, 5);
+  CU_EXPECT_INT(dagr__dec_task(msg, len, &pos, &t), DAGR_OK);
+  CU_EXPECT_INT(t.timeout_ms, 0);
+  CU_EXPECT_INT(t.keylen, DAGR__TASK_KEY_MAX); /* only a prefix travels */
+  CU_EXPECT_INT(t.flags, 1);
+  CU_EXPECT_INT(dagr__dec_task(msg, len, &pos, &t), DAGR_OK);
+  CU_EXPECT_INT(t.timeout_ms, UINT32_MAX);
+  CU_EXPECT_INT(t.keylen, 0); /* NULL key: none, whatever the length says */
+  CU_ASSERT_PTR_NULL(t.key);
+  size_t plain = pos;
+  CU_EXPECT_INT(dagr__dec_task(msg, len, &pos, &t), DAGR_OK);
+  CU_EXPECT_INT(pos - plain, sizeof(dagr__assign_rec)); /* no parts: the old record exactly */
+  CU_EXPECT_INT(t.flags, 2);
+  CU_EXPECT_INT(t.timeout_ms, 0);
+  CU_EXPECT_INT(t.keylen, 0);
+  check_truncations(msg, len);
+  check_byte_flips(msg, len);
+
+  /* Reserved flag bits, a zero or huge limit, a zero or too long key length. */
+  size_t flags_at = HDR + offsetof(dagr__assign_rec, flags), part = HDR + sizeof(dagr__assign_rec);
+  for (unsigned bit = 10; bit < 16; bit++)
+    CU_EXPECT_INT(validate_poked(msg, len, flags_at,
+                                 3u | DAGR__TASK_TIMEOUT | DAGR__TASK_KEY | (1u << bit), 2, err,
+                                 sizeof err),
+                  DAGR_EPROTO);
+  CU_EXPECT_INT(validate_poked(msg, len, part, 0, 8, err, sizeof err), DAGR_EPROTO);
+  CU_EXPECT_INT(validate_poked(msg, len, part, (uint64_t)UINT32_MAX + 1, 8, err, sizeof err),
+                DAGR_EPROTO);
+  CU_EXPECT_INT(validate_poked(msg, len, part + 8, 0, 8, err, sizeof err), DAGR_EPROTO);
+  CU_EXPECT_INT(validate_poked(msg, len, part + 8, DAGR__TASK_KEY_MAX + 1, 8, err, sizeof err),
+                DAGR_EPROTO);
+  /* Dropping the TIMEOUT bit makes the limit read as the key length: 2500 is too long a key. */
+  CU_EXPECT_INT(validate_poked(msg, len, flags_at, 3u | DAGR__TASK_KEY, 2, err, sizeof err),
+                DAGR_EPROTO);
+  free(msg);
+  dagr_params_free(p);
 }
 
 static void test_assign_byte_flips(void) {
@@ -1537,6 +1618,7 @@ int main(void) {
       {"msg_finish pads to 8 and fills the header", test_msg_finish_pads},
       {"exact record layout and zero padding", test_exact_layout},
       {"ASSIGN round trip, every dependency kind", test_assign_roundtrip},
+      {"ASSIGN time limit and key parts", test_assign_ext},
       {"DONE round trip, every valid flag combination", test_done_roundtrip},
       {"RELEASE round trip with 0, 1, 3, 10000 ids", test_release_roundtrip},
       {"control and INFO messages", test_control_messages},

@@ -1,0 +1,114 @@
+/* spill.c: writing store objects to files in a worker's spill directory and reading them back. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/spill.h"
+
+int dagr__spill_init(dagr__spill *sp, const char *base, const char *token, int rank) {
+  memset(sp, 0, sizeof *sp);
+  if (!base || !*base) base = getenv("TMPDIR");
+  if (!base || !*base) base = "/tmp";
+  int n = snprintf(sp->dir, sizeof sp->dir, "%s/dagr-spill-%s-rank%d", base, token, rank);
+  return n > 0 && (size_t)n < sizeof sp->dir ? DAGR_OK : DAGR_EINVAL;
+}
+
+static void path_of(const dagr__spill *sp, uint32_t run, uint32_t obj, char *buf, size_t len) {
+  snprintf(buf, len, "%s/%u-%u", sp->dir, run, obj);
+}
+
+int dagr__spill_write(dagr__spill *sp, uint32_t run, uint32_t obj, const void *data, size_t n,
+                      char *err, size_t errlen) {
+  if (!sp->made) {
+    if (mkdir(sp->dir, 0700) != 0 && errno != EEXIST)
+      return dagr__errf(err, errlen, DAGR_EIO, "cannot create the spill directory '%s': %s",
+                        sp->dir, strerror(errno));
+    sp->made = 1;
+  }
+  char path[4200];
+  path_of(sp, run, obj, path, sizeof path);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return dagr__errf(err, errlen, DAGR_EIO, "cannot spill to '%s': %s", sp->dir, strerror(errno));
+  const unsigned char *p = data;
+  size_t left = n;
+  while (left > 0) {
+    ssize_t w = write(fd, p, left > (1u << 30) ? (1u << 30) : left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      int e = w < 0 ? errno : ENOSPC;
+      close(fd);
+      unlink(path);
+      return dagr__errf(err, errlen, DAGR_EIO, "cannot spill %zu bytes to '%s': %s", n, sp->dir,
+                        strerror(e));
+    }
+    p += w;
+    left -= (size_t)w;
+  }
+  if (close(fd) != 0) {
+    int e = errno;
+    unlink(path);
+    return dagr__errf(err, errlen, DAGR_EIO, "cannot spill %zu bytes to '%s': %s", n, sp->dir,
+                      strerror(e));
+  }
+  sp->bytes += n;
+  sp->files++;
+  return DAGR_OK;
+}
+
+int dagr__spill_read(dagr__spill *sp, uint32_t run, uint32_t obj, void *dst, size_t n, char *err,
+                     size_t errlen) {
+  char path[4200];
+  path_of(sp, run, obj, path, sizeof path);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return dagr__errf(err, errlen, DAGR_EIO, "cannot read spilled object '%s': %s", path,
+                      strerror(errno));
+  unsigned char *p = dst;
+  size_t left = n;
+  while (left > 0) {
+    ssize_t r = read(fd, p, left > (1u << 30) ? (1u << 30) : left);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      int e = r < 0 ? errno : 0;
+      close(fd);
+      return dagr__errf(err, errlen, DAGR_EIO, "cannot read spilled object '%s': %s", path,
+                        e ? strerror(e) : "file is shorter than the object");
+    }
+    p += r;
+    left -= (size_t)r;
+  }
+  close(fd);
+  return DAGR_OK;
+}
+
+void dagr__spill_remove(dagr__spill *sp, uint32_t run, uint32_t obj) {
+  char path[4200];
+  path_of(sp, run, obj, path, sizeof path);
+  (void)unlink(path);
+}
+
+void dagr__spill_clear(dagr__spill *sp) {
+  if (!sp->made) return;
+  DIR *d = opendir(sp->dir);
+  if (!d) return;
+  struct dirent *e;
+  char path[4400];
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.') continue;
+    snprintf(path, sizeof path, "%s/%s", sp->dir, e->d_name);
+    (void)unlink(path);
+  }
+  closedir(d);
+}
+
+void dagr__spill_destroy(dagr__spill *sp) {
+  dagr__spill_clear(sp);
+  if (sp->made) (void)rmdir(sp->dir);
+  sp->made = 0;
+}
