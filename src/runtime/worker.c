@@ -12,6 +12,7 @@
 #include "runtime/signals.h"
 #include "runtime/timeout.h"
 #include "runtime/worker.h"
+#include "runtime/cleanup.h"
 #include "store/spill.h"
 
 /* Only the comm thread touches the object table, the task pool and the message references;
@@ -1036,6 +1037,11 @@ int dagr__worker_serve(dagr__worker *w, int *exit_status) {
   return DAGR_OK;
 }
 
+/* A stop signal ends the rank without dagr__worker_destroy: its spill files go anyway. */
+static void spill_cleanup(void *arg) {
+  dagr__spill_destroy(arg);
+}
+
 /* Each executor thread binds itself to its cores (placement.c) before it takes a task. */
 static void thread_init(int thread_index, int group, void *arg) {
   const dagr__worker *w = arg;
@@ -1056,6 +1062,7 @@ int dagr__worker_create(const dagr__worker_cfg *cfg, dagr__wlink *link, dagr__st
     free(w);
     return DAGR_EINVAL;
   }
+  (void)dagr__cleanup_register(spill_cleanup, &w->spill);
   const dagr__placement *pl = cfg->placement;
   int rc;
   if (pl && pl->ngroups > 1) {
@@ -1068,6 +1075,7 @@ int dagr__worker_create(const dagr__worker_cfg *cfg, dagr__wlink *link, dagr__st
     rc = dagr__exec_start_groups(&w->exec, 1, one, run_task, w, thread_init, w);
   }
   if (rc) {
+    (void)dagr__cleanup_unregister(spill_cleanup, &w->spill);
     free(w);
     return rc;
   }
@@ -1093,6 +1101,7 @@ void dagr__worker_destroy(dagr__worker *w) {
     drop_unfinished(w);
     dagr__exec_abandon(&w->exec);
     dagr__spill_destroy(&w->spill);
+    dagr__keep_alive(w);
     return;
   }
   dagr__watch_free(&w->watch);
@@ -1100,6 +1109,7 @@ void dagr__worker_destroy(dagr__worker *w) {
     drop_unfinished(w);
     dagr__exec_stop(&w->exec);
   }
+  (void)dagr__cleanup_unregister(spill_cleanup, &w->spill);
   dagr__spill_destroy(&w->spill);
   dagr__buf_free(&w->restored);
   free(w->obj);
