@@ -338,7 +338,7 @@ int dagr__dec_done(const void *msg, size_t size, size_t *pos, dagr__done_view *d
   d->ndim = r.ndim;
   d->flags = r.flags;
   d->nbytes = r.nbytes;
-  if (r.ndim > DAGR_MAX_NDIM || (r.flags & ~31u)) return DAGR_EPROTO;
+  if (r.ndim > DAGR_MAX_NDIM || (r.flags & ~63u)) return DAGR_EPROTO;
   if (r.flags & DAGR__DONE_FETCH) {
     uint64_t packed;
     if (take64(&p, end, &d->fetch_ns) || take64(&p, end, &d->fetch_bytes) ||
@@ -366,7 +366,7 @@ int dagr__dec_done(const void *msg, size_t size, size_t *pos, dagr__done_view *d
   }
   /* Exactly one way of carrying the value, unless the task failed. */
   int carriers = !!(r.flags & DAGR__DONE_STORE) + !!(r.flags & DAGR__DONE_SCALAR) +
-                 !!(r.flags & DAGR__DONE_INLINE);
+                 !!(r.flags & DAGR__DONE_INLINE) + !!(r.flags & DAGR__DONE_FILE);
   if (r.status == DAGR_OK ? carriers != 1 : !(r.flags & DAGR__DONE_ERROR)) return DAGR_EPROTO;
   if ((r.flags & DAGR__DONE_SCALAR) && r.nbytes != 8) return DAGR_EPROTO;
   *pos = (size_t)(p - base);

@@ -96,7 +96,8 @@ enum {
   DAGR__DONE_STORE = 2,  /* u64 offset follows: the object stays in the worker's store */
   DAGR__DONE_SCALAR = 4, /* u64 value follows */
   DAGR__DONE_INLINE = 8, /* nbytes of data follow, padded */
-  DAGR__DONE_ERROR = 16  /* u32 len, u32 0, message (NUL-terminated), padded */
+  DAGR__DONE_ERROR = 16, /* u32 len, u32 0, message (NUL-terminated), padded */
+  DAGR__DONE_FILE = 32   /* no payload: larger than the store, the object is a spill file */
 };
 
 typedef struct dagr__done_rec {

@@ -98,6 +98,7 @@ int dagr_init(int *argc, char ***argv, const dagr_config_t *user, dagr_ctx_t **o
     ctx->sched_ok = 1;
     ctx->sched.timeout_ms = dagr__timeout_ms(ctx->cfg.task_timeout_s);
     ctx->sched.spill_on = spill;
+    ctx->sched.job_token = ctx->boot.job_token;
     ctx->sched.high = high;
     ctx->sched.pause = pause;
   } else {

@@ -218,13 +218,13 @@ int dagr__exec_start(dagr__exec *e, int nthreads, dagr__job_fn fn, void *arg) {
 }
 
 void dagr__exec_stop(dagr__exec *e) {
-  if (!e->threads) return;
+  if (!e->threads || e->abandoned) return;
   exec_join(e, e->nthreads);
   exec_free(e);
 }
 
 void dagr__exec_abandon(dagr__exec *e) {
-  if (!e->threads) return;
+  if (!e->threads || e->abandoned) return;
   for (int i = 0; i < e->ngroups; i++) {
     group_t *g = &e->groups[i];
     pthread_mutex_lock(&g->mu);
@@ -234,8 +234,8 @@ void dagr__exec_abandon(dagr__exec *e) {
   }
   for (int i = 0; i < e->nthreads; i++) pthread_detach(e->threads[i]);
   /* Everything stays allocated: a kernel that returns late still takes the locks and queues its
-   * completion. Only the thread array is let go, which also makes dagr__exec_stop a no-op. */
-  e->threads = NULL;
+   * completion. */
+  e->abandoned = 1;
 }
 
 /* Queues one group's list (NULL-terminated, in arrival order) and wakes that group's threads.

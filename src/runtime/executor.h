@@ -50,6 +50,7 @@ typedef struct dagr__exec {
   void *arg;
   dagr__exec_thread_init init;
   void *init_arg;
+  int abandoned; /* dagr__exec_abandon ran: the threads are detached, nothing may be freed */
 } dagr__exec;
 
 /* Starts nthreads executor threads (one group) running fn(job, arg) for each pushed job. Errors:

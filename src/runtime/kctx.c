@@ -5,6 +5,7 @@
 
 #include "graph/params.h"
 #include "runtime/kctx.h"
+#include "store/spill.h"
 #include "runtime/signals.h"
 
 int dagr_kernel_ninputs(const dagr_kctx_t *k) {
@@ -115,6 +116,18 @@ int dagr_kernel_output(dagr_kctx_t *k, size_t nbytes, int dtype, int ndim, const
   if (rc) return rc;
   uint64_t off;
   rc = dagr__store_alloc_in(k->store, k->group, nbytes, &off, NULL);
+  if (rc == DAGR_ESTORE_FULL && k->spill && nbytes > k->store->size) {
+    /* Larger than the whole store: it could never fit, so it goes straight to the spill
+     * directory (a mapped file); its consumers run on this worker. */
+    void *p = NULL;
+    rc = dagr__spill_map(k->spill, k->run, k->task, nbytes, &p, k->errmsg, DAGR__ERRLEN);
+    if (rc) return rc;
+    k->out_kind = DAGR__OUT_FILE;
+    k->out_offset = (uint64_t)(uintptr_t)p;
+    k->out_nbytes = nbytes;
+    *data = p;
+    return DAGR_OK;
+  }
   if (rc) {
     snprintf(k->errmsg, DAGR__ERRLEN, "cannot allocate a %zu-byte output in the object store (%s)",
              nbytes, dagr_strerror(rc));
@@ -176,6 +189,10 @@ int dagr__kctx_invoke(dagr_kctx_t *k, dagr_kernel_fn fn) {
     if (k->store_full) rc = DAGR_ESTORE_FULL;
     if (!k->errmsg[0]) snprintf(k->errmsg, DAGR__ERRLEN, "kernel returned %s", dagr_strerror(rc));
     if (k->out_kind == DAGR__OUT_STORE) dagr__store_free(k->store, k->out_offset);
+    if (k->out_kind == DAGR__OUT_FILE) {
+      dagr__spill_unmap((void *)(uintptr_t)k->out_offset, k->out_nbytes);
+      dagr__spill_remove(k->spill, k->run, k->task);
+    }
     k->out_kind = DAGR__OUT_NONE;
   }
   return rc;

@@ -7,7 +7,10 @@
 
 #include "store/store.h"
 
-enum { DAGR__OUT_NONE = 0, DAGR__OUT_SCALAR = 1, DAGR__OUT_STORE = 2 };
+/* FILE: an output larger than the whole store, written straight into a mapped spill file. */
+enum { DAGR__OUT_NONE = 0, DAGR__OUT_SCALAR = 1, DAGR__OUT_STORE = 2, DAGR__OUT_FILE = 3 };
+
+struct dagr__spill;
 
 struct dagr_kctx {
   int rank;
@@ -16,6 +19,8 @@ struct dagr_kctx {
   const void *params;
   size_t params_len;
   dagr__store *store;
+  struct dagr__spill *spill; /* where outputs larger than the store go (NULL: nowhere) */
+  uint32_t run;
   int group; /* executor group (NUMA domain): outputs go to its store part */
   /* which task this is, for the crash message (signals.c) */
   const char *key; /* keylen bytes, not NUL-terminated; NULL when the scheduler sent none */
@@ -28,7 +33,7 @@ struct dagr_kctx {
   int out_ndim;
   int64_t out_shape[DAGR_MAX_NDIM];
   uint64_t out_value;  /* scalar bits */
-  uint64_t out_offset; /* store */
+  uint64_t out_offset; /* store offset, or the mapping's address (FILE) */
   size_t out_nbytes;
   /* failure */
   char *errmsg; /* DAGR__ERRLEN bytes, owned by the caller */

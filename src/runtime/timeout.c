@@ -1,5 +1,6 @@
 /* timeout.c: a worker's watch list of running tasks with a time limit (DAGR_TASK_TIMEOUT,
  * timeout_s), scanned by the comm thread. */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "runtime/timeout.h"
@@ -54,4 +55,16 @@ void dagr__watch_clear(dagr__watch *w) {
 void dagr__watch_free(dagr__watch *w) {
   free(w->items);
   *w = (dagr__watch){0};
+}
+
+/* A handful at most: one per worker (or local pool) with an abandoned kernel, in a process that
+ * is ending. Past the bound the memory is simply not tracked. */
+static void *kept[16];
+static size_t nkept;
+static pthread_mutex_t kept_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void dagr__keep_alive(void *p) {
+  pthread_mutex_lock(&kept_mu);
+  if (p && nkept < sizeof kept / sizeof *kept) kept[nkept++] = p;
+  pthread_mutex_unlock(&kept_mu);
 }

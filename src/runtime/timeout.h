@@ -55,6 +55,10 @@ void dagr__watch_remove(dagr__watch *w, dagr__watch_item *it);
 /* An item whose kernel started more than its limit before now_ns, unlisted, or NULL. Scans at
  * most every 10 ms (the precision of limits); call until NULL. */
 dagr__watch_item *dagr__watch_expired(dagr__watch *w, uint64_t now_ns);
+/* Keeps p (memory left to a kernel abandoned past its limit, which may still use it) reachable
+ * from a global until the process ends, so that leak checkers do not report it. */
+void dagr__keep_alive(void *p);
+
 /* Unlists everything (the end of a run). */
 void dagr__watch_clear(dagr__watch *w);
 void dagr__watch_free(dagr__watch *w);

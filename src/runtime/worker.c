@@ -205,7 +205,9 @@ static waiter *waiter_get(dagr__worker *w) {
  * ------------------------------------------------------------------------------------------- */
 
 static void view_of_obj(const dagr__worker *w, const wobj *o, dagr_view_t *v) {
-  v->data = o->kind == DAGR__OUT_SCALAR ? (const void *)&o->value : w->store->base + o->value;
+  v->data = o->kind == DAGR__OUT_SCALAR ? (const void *)&o->value
+            : o->kind == DAGR__OUT_FILE ? (const void *)(uintptr_t)o->value
+                                        : w->store->base + o->value;
   v->nbytes = o->nbytes;
   v->dtype = o->dtype;
   v->ndim = o->ndim;
@@ -248,6 +250,8 @@ static void run_task(dagr__job *job, void *arg) {
   k.params = t->tv.params;
   k.params_len = t->tv.params_len;
   k.store = w->store;
+  k.spill = &w->spill;
+  k.run = w->run;
   k.group = t->job.group;
   k.errmsg = errmsg;
   k.key = t->tv.key;
@@ -346,11 +350,19 @@ static void report_failure(dagr__worker *w, uint32_t task, int status, const cha
   report(w, &d);
 }
 
+/* An object larger than the store lives in a mapped spill file: unmap and remove it. */
+static void drop_file(dagr__worker *w, wobj *o, uint32_t id) {
+  dagr__spill_unmap((void *)(uintptr_t)o->value, o->nbytes);
+  dagr__spill_remove(&w->spill, w->run, id);
+  o->value = 0;
+}
+
 /* Drops a dependency reference taken at assignment; frees a released object when unused. */
 static void unref(dagr__worker *w, wobj *o) {
   if (o->refs > 0) o->refs--;
   if (o->refs == 0 && o->release_pending && o->state == OBJ_READY) {
     if (o->kind == DAGR__OUT_STORE) dagr__store_free(w->store, o->value);
+    if (o->kind == DAGR__OUT_FILE) drop_file(w, o, (uint32_t)(o - w->obj));
     o->state = OBJ_ABSENT;
     o->release_pending = 0;
   }
@@ -397,6 +409,8 @@ static void complete(dagr__worker *w, wtask *t, wtask **rh, wtask **rt, size_t *
   if (t->out_kind == DAGR__OUT_SCALAR) {
     d.flags |= DAGR__DONE_SCALAR;
     d.value = t->value;
+  } else if (t->out_kind == DAGR__OUT_FILE) {
+    d.flags |= DAGR__DONE_FILE;
   } else if (t->nbytes <= w->cfg.inline_bytes) {
     d.flags |= DAGR__DONE_INLINE;
     d.data = w->store->base + t->offset;
@@ -751,6 +765,15 @@ static int handle_restore(dagr__worker *w, const void *buf, size_t len, const da
     uint32_t id;
     if (dagr__dec_u32(buf, len, &pos, &id) || id >= w->ntasks) return DAGR_OK;
     wobj *o = &w->obj[id];
+    if (o->kind == DAGR__OUT_FILE) {
+      char text[DAGR__ERRLEN];
+      snprintf(text, sizeof text,
+               "worker rank %d: an object of %llu bytes is larger than this worker's store (%zu "
+               "bytes), so a task on another worker cannot read it; run its consumers here (or "
+               "give the workers larger stores: DAGR_STORE_BYTES)",
+               w->cfg.rank, (unsigned long long)o->nbytes, w->store->size);
+      return send_text(w, DAGR__MSG_FAULT, text);
+    }
     int rc = o->state == OBJ_SPILLED ? restore_obj(w, id, 0)
              : o->state == OBJ_READY ? note_restored(w, id)
                                      : DAGR_OK;
@@ -795,6 +818,9 @@ static int send_ctrl(dagr__worker *w, int type, uint32_t run);
 
 /* Frees everything of the current run once no executor or pull still uses it. */
 static int finish_run_end(dagr__worker *w) {
+  for (uint32_t i = 0; i < w->ntasks; i++)
+    if (w->obj[i].kind == DAGR__OUT_FILE && w->obj[i].state == OBJ_READY && w->obj[i].value)
+      dagr__spill_unmap((void *)(uintptr_t)w->obj[i].value, w->obj[i].nbytes);
   dagr__watch_clear(&w->watch);
   if (w->nabandoned) {
     /* faults: a kernel past its time limit still runs and may still read its inputs and write
@@ -1100,6 +1126,7 @@ void dagr__worker_destroy(dagr__worker *w) {
      * the process is ending. */
     drop_unfinished(w);
     dagr__exec_abandon(&w->exec);
+    (void)dagr__cleanup_unregister(spill_cleanup, &w->spill);
     dagr__spill_destroy(&w->spill);
     dagr__keep_alive(w);
     return;

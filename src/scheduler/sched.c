@@ -8,6 +8,7 @@
 #include "runtime/signals.h"
 #include "scheduler/readyq.h"
 #include "scheduler/sched.h"
+#include "store/spill.h"
 
 /* Task states. */
 enum { T_WAITING = 0, T_READY = 1, T_ASSIGNED = 2, T_DONE = 3 };
@@ -15,7 +16,10 @@ enum { T_WAITING = 0, T_READY = 1, T_ASSIGNED = 2, T_DONE = 3 };
 enum { O_NONE = 0, O_SCALAR = 1, O_INLINE = 2, O_STORE = 3 };
 /* Where a store object's bytes are: in its owner's store, spilled to the owner's spill
  * directory, or being read back (the owner announces the new offset with RESTORED). */
-enum { S_IN = 0, S_SPILLED = 1, S_RESTORING = 2 };
+enum { S_IN = 0, S_SPILLED = 1, S_RESTORING = 2, S_FILE = 3 };
+/* S_FILE: larger than the owner's whole store, it was written straight to a spill file and
+ * stays there: its readers run on the owner (which maps the file); rank 0 reads the file for a
+ * requested result. */
 /* Reruns of a task whose output did not fit, each after spilling on that worker. */
 #define SFULL_MAX 8
 
@@ -571,7 +575,7 @@ static int place(run *r, uint32_t i, int *group) {
     for (uint32_t e = p->dep_off[i]; e < p->dep_off[i + 1]; e++) {
       uint32_t d = p->deps[e];
       if (s->okind[d] != O_STORE || s->ostore[d] == S_IN) continue;
-      if (owner < 0 && pin < 0 && s->ostore[d] == S_SPILLED) {
+      if (owner < 0 && pin < 0 && (s->ostore[d] == S_SPILLED || s->ostore[d] == S_FILE)) {
         owner = s->where[d];
         *group = s->grp[d];
       }
@@ -581,6 +585,16 @@ static int place(run *r, uint32_t i, int *group) {
       uint32_t d = p->deps[e];
       if (s->okind[d] != O_STORE || s->ostore[d] == S_IN || s->where[d] == owner) continue;
       wait = 1;
+      if (s->ostore[d] == S_FILE) {
+        r->status = DAGR_ESTORE_FULL;
+        dagr__errf(r->err, r->errlen, DAGR_ESTORE_FULL,
+                   "task '%s' reads '%s' (%llu bytes), larger than the store of worker rank %d, "
+                   "together with inputs held elsewhere: only that worker can read it; give the "
+                   "workers larger stores (DAGR_STORE_BYTES) or pin the task there",
+                   dagr__graph_key(r->g, p->gid[i]), dagr__graph_key(r->g, p->gid[d]),
+                   (unsigned long long)s->onbytes[d], s->w[s->where[d]].rank);
+        return -1;
+      }
       /* Read back only where there is room for it (else later, after completions there). */
       int o = s->where[d];
       dagr__sched_worker *ow = &s->w[o];
@@ -673,6 +687,7 @@ static int dispatch(run *r) {
   while (i >= 0) {
     int group = 0;
     int w = place(r, (uint32_t)i, &group);
+    if (r->status) return r->status; /* place found the task cannot run anywhere */
     if (w >= 0 && !admit(r, (uint32_t)i, w)) w = -1;
     if (w < 0) {
       if (++skipped > SKIP_MAX || !any_room(s)) break;
@@ -709,7 +724,7 @@ static int release(run *r, uint32_t d) {
     s->oval[d] = 0;
   }
   if (s->okind[d] == O_STORE) {
-    if (s->ostore[d] != S_SPILLED) mem_sub(s, s->where[d], s->onbytes[d]);
+    if (s->ostore[d] != S_SPILLED && s->ostore[d] != S_FILE) mem_sub(s, s->where[d], s->onbytes[d]);
     for (uint32_t h = s->holders[d]; h; h = s->hnodes[h - 1].next)
       mem_sub(s, s->hnodes[h - 1].worker, s->onbytes[d]);
   }
@@ -824,6 +839,12 @@ static int on_done(run *r, int w, const dagr__done_view *d) {
     memcpy(copy, d->data, d->nbytes);
     s->okind[i] = O_INLINE;
     s->oval[i] = (uint64_t)(uintptr_t)copy;
+  } else if (d->flags & DAGR__DONE_FILE) {
+    s->okind[i] = O_STORE;
+    s->oval[i] = 0;
+    s->ostore[i] = S_FILE;
+    s->any_spilled = 1;
+    r->st->bytes_spilled += d->nbytes;
   } else {
     s->okind[i] = O_STORE;
     s->oval[i] = d->offset;
@@ -971,6 +992,14 @@ static int gather(run *r, dagr_result_t *results) {
       memcpy(res->data, &s->oval[i], 8);
     } else if (s->okind[i] == O_INLINE) {
       memcpy(res->data, (const void *)(uintptr_t)s->oval[i], res->nbytes);
+    } else if (s->ostore[i] == S_FILE) {
+      /* Larger than its worker's store: read from that worker's spill file (same host, or a
+       * spill directory every node sees). */
+      dagr__spill sp;
+      int rc = dagr__spill_init(&sp, getenv("DAGR_SPILL_DIR"), s->job_token ? s->job_token : "0",
+                                s->w[s->where[i]].rank);
+      if (!rc) rc = dagr__spill_read(&sp, s->run, i, res->data, res->nbytes, r->err, r->errlen);
+      if (rc) return rc;
     } else {
       int rc = s->link->read(s->link->impl, s->where[i], s->oval[i], res->data, res->nbytes);
       if (rc)

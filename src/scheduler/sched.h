@@ -55,9 +55,10 @@ typedef struct dagr__sched {
    * counts them, and its objects in completion order (the spill candidates, oldest first). */
   uint8_t *ostore;
   uint32_t *readers;
-  uint8_t *sfull;  /* per task: reruns after its output did not fit in the store */
-  int spill_on;    /* DAGR_SPILL */
-  int any_spilled; /* this run spilled something (spilled inputs need looking at) */
+  uint8_t *sfull;        /* per task: reruns after its output did not fit in the store */
+  int spill_on;          /* DAGR_SPILL */
+  const char *job_token; /* names the workers' spill directories (boot) */
+  int any_spilled;       /* this run spilled something (spilled inputs need looking at) */
   uint32_t inflight_total;
   float *kest;        /* per kernel id: moving average of its outputs' store bytes */
   uint64_t *tresv;    /* per task: bytes reserved on its worker for its output */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -59,6 +60,41 @@ int dagr__spill_write(dagr__spill *sp, uint32_t run, uint32_t obj, const void *d
   sp->bytes += n;
   sp->files++;
   return DAGR_OK;
+}
+
+int dagr__spill_map(dagr__spill *sp, uint32_t run, uint32_t obj, size_t n, void **addr, char *err,
+                    size_t errlen) {
+  if (!sp->made) {
+    if (mkdir(sp->dir, 0700) != 0 && errno != EEXIST)
+      return dagr__errf(err, errlen, DAGR_EIO, "cannot create the spill directory '%s': %s",
+                        sp->dir, strerror(errno));
+    sp->made = 1;
+  }
+  char path[4200];
+  path_of(sp, run, obj, path, sizeof path);
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return dagr__errf(err, errlen, DAGR_EIO, "cannot spill to '%s': %s", sp->dir, strerror(errno));
+  int e = n ? posix_fallocate(fd, 0, (off_t)n) : 0;
+  void *p = MAP_FAILED;
+  if (e == 0 && n) {
+    p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) e = errno;
+  }
+  close(fd);
+  if (e) {
+    unlink(path);
+    return dagr__errf(err, errlen, DAGR_EIO, "cannot spill a %zu-byte object to '%s': %s", n,
+                      sp->dir, strerror(e));
+  }
+  sp->bytes += n;
+  sp->files++;
+  *addr = n ? p : NULL;
+  return DAGR_OK;
+}
+
+void dagr__spill_unmap(void *addr, size_t n) {
+  if (addr && n) (void)munmap(addr, n);
 }
 
 int dagr__spill_read(dagr__spill *sp, uint32_t run, uint32_t obj, void *dst, size_t n, char *err,

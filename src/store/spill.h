@@ -23,6 +23,13 @@ int dagr__spill_init(dagr__spill *sp, const char *base, const char *token, int r
  * behind on failure. */
 int dagr__spill_write(dagr__spill *sp, uint32_t run, uint32_t obj, const void *data, size_t n,
                       char *err, size_t errlen);
+/* For an object larger than the whole store: makes its file (n bytes reserved on disk, so a
+ * full disk is reported now, not as a fault later) and maps it writable at *addr. Errors:
+ * DAGR_EIO naming the directory. */
+int dagr__spill_map(dagr__spill *sp, uint32_t run, uint32_t obj, size_t n, void **addr, char *err,
+                    size_t errlen);
+/* Unmaps such an object (its file stays until dagr__spill_remove / clear). */
+void dagr__spill_unmap(void *addr, size_t n);
 /* Reads it back into dst. Errors: DAGR_EIO (missing, short, unreadable: named). */
 int dagr__spill_read(dagr__spill *sp, uint32_t run, uint32_t obj, void *dst, size_t n, char *err,
                      size_t errlen);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "runtime/backoff.h"
+#include "runtime/timeout.h"
 #include "transport/boot.h"
 
 typedef struct lmsg {
@@ -257,6 +258,7 @@ int dagr__local_stop(dagr__local *l) {
      * still use the worker, its store and arena (all inside or under l): leave them allocated.
      */
     dagr__worker_destroy(l->worker);
+    dagr__keep_alive(l);
     return l->serve_rc;
   }
   dagr__worker_destroy(l->worker);

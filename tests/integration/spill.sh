@@ -63,6 +63,10 @@ run "-np 2, 48 MiB store" DAGR_SPILL_DIR="$tmp/spill" DAGR_STORE_BYTES=48M -- \
   $MPIRUN -np 2 "$prog" spill
 # Single process (local worker pool).
 run "alone, 32 MiB store" DAGR_SPILL_DIR="$tmp/spill" DAGR_STORE_BYTES=32M -- "$prog" any
+# An object larger than a whole store (24 MiB, 16 MiB stores) goes straight to a spill file.
+run "huge object, -np 3" DAGR_SPILL_DIR="$tmp/spill" DAGR_STORE_BYTES=16M -- \
+  $MPIRUN -np 3 "$prog" huge
+run "huge object, alone" DAGR_SPILL_DIR="$tmp/spill" DAGR_STORE_BYTES=16M -- "$prog" huge
 # Large stores: the same results, nothing spilled.
 run "-np 3, 1 GiB stores" DAGR_SPILL_DIR="$tmp/spill" DAGR_STORE_BYTES=1G -- \
   $MPIRUN -np 3 "$prog" nospill

@@ -154,7 +154,7 @@ static int recheck(const unsigned char *msg, size_t size) {
       const unsigned char *rec_end;
       if (dagr__dec_done(msg, size, &pos, &d) != DAGR_OK) return bad + 1;
       rec_end = msg + pos;
-      if (d.ndim > DAGR_MAX_NDIM || (d.flags & ~31)) bad++;
+      if (d.ndim > DAGR_MAX_NDIM || (d.flags & ~63)) bad++;
       if (!inside(d.shape, 8 * (uint64_t)d.ndim, msg, rec_end))
         bad++;
       else
@@ -173,7 +173,7 @@ static int recheck(const unsigned char *msg, size_t size) {
           sum += strlen(d.errmsg);
       }
       int carriers = !!(d.flags & DAGR__DONE_STORE) + !!(d.flags & DAGR__DONE_SCALAR) +
-                     !!(d.flags & DAGR__DONE_INLINE);
+                     !!(d.flags & DAGR__DONE_INLINE) + !!(d.flags & DAGR__DONE_FILE);
       if (d.status == DAGR_OK ? carriers != 1 : !(d.flags & DAGR__DONE_ERROR)) bad++;
       if ((d.flags & DAGR__DONE_SCALAR) && d.nbytes != 8) bad++;
     } else if (type == DAGR__MSG_RELEASE) {
