@@ -323,7 +323,7 @@ typedef struct dagr_stats {
 int dagr_last_stats(const dagr_ctx_t *ctx, dagr_stats_t *stats);
 
 /* Prints one block per rank (host, role, threads, store size) to out, on the driver. Errors:
- * DAGR_EINVAL, DAGR_ESTATE (not the driver), DAGR_EMPI. */
+ * DAGR_EINVAL, DAGR_ESTATE (not the driver), DAGR_EMPI, DAGR_EINTERRUPTED (a stop signal). */
 int dagr_info_print(dagr_ctx_t *ctx, FILE *out);
 
 #ifdef __cplusplus

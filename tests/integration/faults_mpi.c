@@ -198,15 +198,22 @@ static int store_files(dagr_ctx_t *ctx) {
   char good[4096], bad[4096];
   snprintf(good, sizeof good, "%s/good.h5", dir);
   snprintf(bad, sizeof bad, "%s/bad.h5", dir);
-  dagr_array_t *a, *m;
+  dagr_array_t *a = NULL, *m = NULL;
   int rc =
       dagr_array_arange(ctx, 0, (double)N_BLOCKS * N_CHUNK, 1, DAGR_DTYPE_FLOAT64, N_CHUNK, &a);
   if (!rc) rc = dagr_array_store(a, good, "x", 0);
   fprintf(stderr, "faults_mpi: stored %s: %s %s\n", good, dagr_strerror(rc),
           rc ? dagr_last_error(ctx) : "");
-  if (rc) return rc;
+  if (rc) {
+    dagr_array_release(a);
+    return rc;
+  }
   rc = dagr_array_map_blocks("fault_block", 1, &a, DAGR_DTYPE_FLOAT64, &m);
-  if (!rc) rc = dagr_array_store(m, bad, "x", 0);
+  dagr_array_release(a);
+  if (!rc) {
+    rc = dagr_array_store(m, bad, "x", 0);
+    dagr_array_release(m);
+  }
   fprintf(stderr, "faults_mpi: storing %s returned %s: %s\n", bad, dagr_strerror(rc),
           dagr_last_error(ctx));
   return rc;
@@ -218,7 +225,10 @@ static void store_check(dagr_ctx_t *ctx) {
   dagr_array_t *a;
   dagr_result_t r;
   int rc = dagr_array_from_hdf5(ctx, good, "x", NULL, &a);
-  if (!rc) rc = dagr_array_compute(a, &r);
+  if (!rc) {
+    rc = dagr_array_compute(a, &r);
+    dagr_array_release(a);
+  }
   snprintf(detail, sizeof detail, "%s: %s", dagr_strerror(rc), dagr_last_error(ctx));
   check(rc == DAGR_OK, "good.h5 reads back", detail);
   if (rc) return;
