@@ -9,6 +9,8 @@ PKGS=(
   libhwloc-dev hwloc
   libcunit1-dev libjansson-dev libopenblas-dev
   python3-dask python3-distributed python3-h5py python3-numpy
+  # make fuzz: clang with libFuzzer (the runtime is only a Recommends of clang, hence listed)
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -168,8 +168,8 @@ void dagr__plan_free(dagr__plan *plan) {
 static int validate_tasks(const dagr_graph_t *g, const int *kid, char *err, size_t errlen) {
   for (uint32_t id = 0; id < g->nids; id++) {
     const dagr__gtask *t = &g->tasks[id];
-    if (!t->defined) continue;
-    const uint32_t *d = g->deps + t->dep_off;
+    if (!t->defined || t->ndeps == 0) continue;
+    const uint32_t *d = g->deps + t->dep_off; /* g->deps is NULL in a graph without edges */
     for (uint32_t i = 0; i < t->ndeps; i++) {
       if (!g->tasks[d[i]].defined)
         return dagr__errf(err, errlen, DAGR_EMISSING, "task '%s' depends on missing key '%s'",
@@ -213,7 +213,8 @@ static int fill_edges(const dagr_graph_t *g, const uint32_t *mark, dagr__plan *p
   uint32_t k = 0;
   for (uint32_t p = 0; p < n; p++) {
     const dagr__gtask *t = &g->tasks[plan->gid[p]];
-    const uint32_t *d = g->deps + t->dep_off;
+    /* g->deps is NULL in a graph without edges: no pointer arithmetic on it then. */
+    const uint32_t *d = t->ndeps ? g->deps + t->dep_off : NULL;
     plan->dep_off[p] = k;
     for (uint32_t i = 0; i < t->ndeps; i++) {
       uint32_t q = mark[d[i]];

@@ -1,4 +1,4 @@
-/* fuzz_proto.c: libFuzzer harness for the scheduler/worker message decoders (ASSIGN, DONE, RELEASE, INFO). */
+/* fuzz_proto.c: libFuzzer harness for every scheduler/worker message decoder. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -48,13 +48,14 @@ static uint64_t touch_dep(const dagr__dep *d) {
 /* ASSIGN records from *pos, the way the worker walks them after validation: the task, then each
  * dependency with dagr__dec_dep_next up to the task's end. Stops at the first malformed record. */
 static uint64_t walk_assign(const unsigned char *msg, size_t size, size_t pos, uint32_t count,
-                    uint32_t *decoded) {
+                            uint32_t *decoded) {
   uint64_t s = 0;
   *decoded = 0;
   for (uint32_t i = 0; i < count; i++, ++*decoded) {
     dagr__task_view t;
     if (dagr__dec_task(msg, size, &pos, &t) != DAGR_OK) break;
     s += touch(t.params, t.params_len) + touch_params(t.params, t.params_len);
+    s += touch(t.key, t.keylen) + t.timeout_ms + t.flags;
     const unsigned char *p = t.deps;
     for (uint32_t j = 0; j < t.ndeps; j++) {
       dagr__dep d;
@@ -68,7 +69,7 @@ static uint64_t walk_assign(const unsigned char *msg, size_t size, size_t pos, u
 
 /* DONE records from *pos, the way the scheduler reads completions. */
 static uint64_t walk_done(const unsigned char *msg, size_t size, size_t pos, uint32_t count,
-                    uint32_t *decoded) {
+                          uint32_t *decoded) {
   uint64_t s = 0;
   *decoded = 0;
   for (uint32_t i = 0; i < count; i++, ++*decoded) {
@@ -82,8 +83,22 @@ static uint64_t walk_done(const unsigned char *msg, size_t size, size_t pos, uin
   return s;
 }
 
-static uint64_t walk_release(const unsigned char *msg, size_t size, size_t pos, uint32_t count,
-                    uint32_t *decoded) {
+/* RESTORED records, as the scheduler reads them. */
+static uint64_t walk_restored(const unsigned char *msg, size_t size, size_t pos, uint32_t count,
+                              uint32_t *decoded) {
+  uint64_t s = 0;
+  *decoded = 0;
+  for (uint32_t i = 0; i < count; i++, ++*decoded) {
+    dagr__restored_rec r;
+    if (dagr__dec_restored(msg, size, &pos, &r) != DAGR_OK) break;
+    s += r.obj + r.offset;
+  }
+  return s;
+}
+
+/* u32 records: RELEASE, SPILL and RESTORE. */
+static uint64_t walk_u32(const unsigned char *msg, size_t size, size_t pos, uint32_t count,
+                         uint32_t *decoded) {
   uint64_t s = 0;
   *decoded = 0;
   for (uint32_t i = 0; i < count; i++, ++*decoded) {
@@ -108,6 +123,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (dagr__msg_check(msg, size, &h, err, sizeof err) == DAGR_OK) {
     uint32_t type = h.magic_type & 0xffu;
     int valid = dagr__msg_validate(msg, size, err, sizeof err) == DAGR_OK;
+    if (type == DAGR__MSG_FAULT) {
+      /* The scheduler copies at most a message's worth of the text and terminates it. */
+      char text[DAGR__ERRLEN];
+      size_t n = size - sizeof h < sizeof text - 1 ? size - sizeof h : sizeof text - 1;
+      memcpy(text, msg + sizeof h, n);
+      text[n] = '\0';
+      s += strlen(text);
+    }
     if (type == DAGR__MSG_INFO && size > sizeof h) {
       /* The scheduler terminates the text in place and prints it. */
       msg[size - 1] = '\0';
@@ -117,7 +140,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint32_t n = h.count;
     if (type == DAGR__MSG_ASSIGN) s += walk_assign(msg, size, sizeof h, h.count, &n);
     if (type == DAGR__MSG_DONE) s += walk_done(msg, size, sizeof h, h.count, &n);
-    if (type == DAGR__MSG_RELEASE) s += walk_release(msg, size, sizeof h, h.count, &n);
+    if (type == DAGR__MSG_RELEASE || type == DAGR__MSG_SPILL || type == DAGR__MSG_RESTORE)
+      s += walk_u32(msg, size, sizeof h, h.count, &n);
+    if (type == DAGR__MSG_RESTORED) s += walk_restored(msg, size, sizeof h, h.count, &n);
     /* What validation accepted, the receiver's decoders (which skip checks) must accept too. */
     if (valid && n != h.count) abort();
   } else if (err[0] == '\0') {
@@ -129,7 +154,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint32_t n;
   s += walk_assign(msg, size, 0, UINT32_MAX, &n);
   s += walk_done(msg, size, 0, UINT32_MAX, &n);
-  s += walk_release(msg, size, 0, 64, &n);
+  s += walk_restored(msg, size, 0, UINT32_MAX, &n);
+  s += walk_u32(msg, size, 0, 64, &n);
   if (strnlen(err, sizeof err) == sizeof err) abort();
   sink = s;
   free(msg);

@@ -1,4 +1,4 @@
-/* gen_proto_seeds.c: writes valid scheduler/worker messages, made by the real encoder, as fuzz_proto seeds. */
+/* gen_proto_seeds.c: writes valid messages, made by the real encoder, as fuzz_proto seeds. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +71,15 @@ static void assign_seeds(void) {
     if (t) ok(dagr__enc_dep_local(&b, t - 1));
   }
   emit(&b, 6, "assign_chain.bin");
+
+  /* The optional parts: a time limit and the task's key, with and without params. */
+  static const char key[] = "('sum-abc', 0, 1)";
+  ok(dagr__msg_begin(&b, DAGR__MSG_ASSIGN, 3, 8));
+  ok(dagr__enc_task_ext(&b, 0, 1, 0, 2500, key, sizeof key - 1, q->buf, (uint32_t)q->len, 1));
+  ok(dagr__enc_dep_scalar(&b, 1, DAGR_DTYPE_FLOAT64, 0x4004000000000000ull));
+  ok(dagr__enc_task_ext(&b, 2, 0, 1, 0, "k", 1, NULL, 0, 0));
+  ok(dagr__enc_task_ext(&b, 3, 0, 0, 1, NULL, 0, NULL, 0, 0));
+  emit(&b, 3, "assign_timeout_key.bin");
   dagr_params_free(q);
   dagr_params_free(p);
 }
@@ -124,9 +133,29 @@ static void done_seeds(void) {
 
 static void other_seeds(void) {
   dagr__buf b = {0};
-  ok(dagr__msg_begin(&b, DAGR__MSG_RELEASE, 7, 0));
-  for (uint32_t id = 1; id <= 3; id++) ok(dagr__enc_u32(&b, id));
-  emit(&b, 3, "release.bin");
+  static const struct {
+    int type;
+    const char *name;
+  } u32msg[] = {{DAGR__MSG_RELEASE, "release.bin"},
+                {DAGR__MSG_SPILL, "spill.bin"},
+                {DAGR__MSG_RESTORE, "restore.bin"}};
+  for (size_t i = 0; i < sizeof u32msg / sizeof u32msg[0]; i++) {
+    ok(dagr__msg_begin(&b, u32msg[i].type, 7, 0));
+    for (uint32_t id = 1; id <= 3; id++) ok(dagr__enc_u32(&b, id));
+    emit(&b, 3, u32msg[i].name);
+  }
+
+  ok(dagr__msg_begin(&b, DAGR__MSG_RESTORED, 7, 0));
+  ok(dagr__enc_restored(&b, 2, 4096));
+  ok(dagr__enc_restored(&b, 5, UINT64_MAX)); /* could not be read back */
+  emit(&b, 2, "restored.bin");
+
+  static const char fault[] = "rank 2: cannot write spill file /tmp/x: No space left on device";
+  ok(dagr__msg_begin(&b, DAGR__MSG_FAULT, 7, 0));
+  ok(dagr__buf_reserve(&b, sizeof fault));
+  memcpy(b.p + b.len, fault, sizeof fault);
+  b.len += sizeof fault;
+  emit(&b, 0, "fault.bin");
 
   static const char text[] = "host=node1 role=worker threads=2 store_bytes=1048576 groups=1";
   ok(dagr__msg_begin(&b, DAGR__MSG_INFO, 0, 0));
