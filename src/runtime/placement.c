@@ -94,6 +94,13 @@ fail:
   return rc;
 }
 
+size_t dagr__placement_store_default(const dagr__placement *pl) {
+  if (!pl || !pl->has_plan) return 0;
+  double m = 0;
+  for (int g = 0; g < pl->plan.ngroups; g++) m += (double)pl->plan.groups[g].memory_share;
+  return (size_t)(0.6 * m) & ~(size_t)(DAGR__STORE_ALIGN - 1);
+}
+
 int dagr__placement_thread_group(const dagr__placement *pl, int thread_index) {
   if (!pl->has_plan || pl->ngroups == 1 || thread_index < 0 || thread_index >= pl->plan.nthreads)
     return 0;

@@ -37,6 +37,9 @@ int dagr__placement_init(dagr__placement *pl, int worker, int local_index, int l
 void dagr__placement_bind_thread(const dagr__placement *pl, int thread_index);
 /* Binds each part of the store (one per group) to its NUMA node's memory, before first touch. */
 void dagr__placement_bind_store(const dagr__placement *pl, dagr__store *s);
+/* The default store size of a worker: 60% of its share of its NUMA domains' memory (the plan's
+ * memory_share per group), or 0 when there is no plan or hwloc reports no memory. */
+size_t dagr__placement_store_default(const dagr__placement *pl);
 /* The executor group of thread thread_index. */
 int dagr__placement_thread_group(const dagr__placement *pl, int thread_index);
 void dagr__placement_free(dagr__placement *pl);
