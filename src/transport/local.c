@@ -190,8 +190,10 @@ int dagr__local_start(const dagr_config_t *cfg, dagr__local **out, dagr__slink *
   if (pl && pl->has_plan)
     for (int g = 0; g < pl->ngroups; g++) l->threads += pl->group_threads[g];
   if (l->threads < 1) l->threads = dagr__default_threads(cfg, 1);
-  size_t numa = cfg->store_bytes ? 0 : dagr__placement_store_default(pl);
-  l->arena_bytes = numa >= DAGR__STORE_ALIGN ? numa : dagr__default_store(cfg, 1);
+  size_t numa = cfg->store_bytes ? 0 : dagr__placement_store_default(pl),
+         node = dagr__default_store(cfg, 1);
+  /* Never more than the node rule: a topology file may describe more memory than exists. */
+  l->arena_bytes = numa >= DAGR__STORE_ALIGN && numa < node ? numa : node;
   /* Pages are only committed when objects touch them. */
   l->arena = mmap(NULL, l->arena_bytes, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -155,8 +155,10 @@ int dagr__mpi_boot(int *argc, char ***argv, const dagr_config_t *cfg, dagr__boot
     if (mine.threads < 1) mine.threads = dagr__default_threads(cfg, local_workers);
     /* 60% of the worker's share of its NUMA domains' memory (issue: store capacity), else of
      * the node's memory divided among its workers. */
-    size_t numa = cfg->store_bytes ? 0 : dagr__placement_store_default(b->placement);
-    mine.store = numa >= DAGR__STORE_ALIGN ? numa : dagr__default_store(cfg, local_workers);
+    size_t numa = cfg->store_bytes ? 0 : dagr__placement_store_default(b->placement),
+           node_rule = dagr__default_store(cfg, local_workers);
+    /* Never more than the node rule: a topology file may describe more memory than exists. */
+    mine.store = numa >= DAGR__STORE_ALIGN && numa < node_rule ? numa : node_rule;
   }
   b->threads = mine.threads;
   b->store_bytes = (size_t)mine.store;
