@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "runtime/config.h"
+#include "runtime/slurm.h"
 #include "runtime/timeout.h"
 
 int dagr_parse_bytes(const char *s, uint64_t *out) {
@@ -102,6 +103,8 @@ int dagr_config_init(dagr_config_t *cfg) {
   if ((rc = env_bytes("DAGR_INLINE_BYTES", 8, 64u << 20, &cfg->inline_bytes))) return rc;
   if ((rc = env_bytes("DAGR_STORE_BYTES", DAGR__MIN_STORE, (uint64_t)1 << 50, &cfg->store_bytes)))
     return rc;
+  /* In a Slurm job, the CPUs each task was given; DAGR_WORKER_THREADS still wins. */
+  cfg->worker_threads = dagr__slurm_cpus_per_task();
   if ((rc = env_int("DAGR_WORKER_THREADS", 1, 4096, &cfg->worker_threads))) return rc;
   if ((rc = env_int("DAGR_BATCH", 1, 1 << 20, &cfg->batch_tasks))) return rc;
   if ((rc = env_int("DAGR_QUEUE", 1, 1 << 24, &cfg->queue_tasks))) return rc;

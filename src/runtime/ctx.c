@@ -7,6 +7,7 @@
 #include "hdf5/h5io.h"
 #include "runtime/config.h"
 #include "runtime/ctx.h"
+#include "runtime/slurm.h"
 #include "runtime/cleanup.h"
 #include "runtime/registry.h"
 #include "runtime/signals.h"
@@ -244,10 +245,12 @@ int dagr_info_print(dagr_ctx_t *ctx, FILE *out) {
   if (!ctx || !out) return DAGR_EINVAL;
   if (!ctx->driver)
     return dagr__errf(ctx->err, sizeof ctx->err, DAGR_ESTATE, "dagr_info_print runs on rank 0");
-  fprintf(out, "rank 0: host=%s role=%s threads=1 store_bytes=0 nranks=%d workers=%d %s\n",
+  char slurm[512];
+  dagr__slurm_describe(slurm, sizeof slurm);
+  fprintf(out, "rank 0: host=%s role=%s threads=1 store_bytes=0 nranks=%d workers=%d %s%s\n",
           ctx->boot.host, ctx->local ? "scheduler+local-workers" : "scheduler", ctx->boot.nranks,
           dagr_nworkers(ctx),
-          ctx->local ? "(the local workers' line follows)" : ctx->placement.desc);
+          ctx->local ? "(the local workers' line follows)" : ctx->placement.desc, slurm);
   info_out o = {out};
   return dagr__sched_info(&ctx->sched, print_worker, &o, ctx->err, sizeof ctx->err);
 }

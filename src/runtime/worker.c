@@ -13,6 +13,7 @@
 #include "runtime/timeout.h"
 #include "runtime/worker.h"
 #include "runtime/cleanup.h"
+#include "runtime/slurm.h"
 #include "store/spill.h"
 
 /* Only the comm thread touches the object table, the task pool and the message references;
@@ -912,7 +913,7 @@ static int send_text(dagr__worker *w, int type, const char *text) {
 }
 
 static int send_info(dagr__worker *w) {
-  char text[2048], parts[512] = "";
+  char text[6144], parts[512] = "";
   /* store_parts: the store's part per executor group (NUMA domain), in bytes. */
   for (int p = 0, k = 0; p < dagr__store_nparts(w->store) && k < (int)sizeof parts; p++) {
     uint64_t off;
@@ -920,12 +921,14 @@ static int send_info(dagr__worker *w) {
     (void)dagr__store_part_range(w->store, p, &off, &len);
     k += snprintf(parts + k, sizeof parts - (size_t)k, "%s%d:%zu", p ? "," : "", p, len);
   }
+  char slurm[512];
+  dagr__slurm_describe(slurm, sizeof slurm);
   int n = snprintf(text, sizeof text,
                    "host=%s role=worker threads=%d store_bytes=%zu store_used=%zu "
-                   "store_peak=%zu inline_bytes=%zu groups=%d store_parts=%s %s",
+                   "store_peak=%zu inline_bytes=%zu groups=%d store_parts=%s %s spill_dir=%s%s",
                    w->cfg.host ? w->cfg.host : "?", w->cfg.threads, w->store->size,
                    dagr__store_used(w->store), w->store->peak_used, w->cfg.inline_bytes, w->ngroups,
-                   parts, w->cfg.placement ? w->cfg.placement->desc : "");
+                   parts, w->cfg.placement ? w->cfg.placement->desc : "", w->spill.dir, slurm);
   if (n >= (int)sizeof text) n = (int)sizeof text - 1;
   dagr__buf b = {0};
   if (dagr__msg_begin(&b, DAGR__MSG_INFO, 0, 0) || dagr__buf_reserve(&b, (size_t)n + 1)) {
@@ -1083,7 +1086,7 @@ int dagr__worker_create(const dagr__worker_cfg *cfg, dagr__wlink *link, dagr__st
   w->cfg = *cfg;
   w->link = link;
   w->store = store;
-  if (dagr__spill_init(&w->spill, getenv("DAGR_SPILL_DIR"), cfg->job_token ? cfg->job_token : "0",
+  if (dagr__spill_init(&w->spill, dagr__spill_base(), cfg->job_token ? cfg->job_token : "0",
                        cfg->rank) != DAGR_OK) {
     free(w);
     return DAGR_EINVAL;

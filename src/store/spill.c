@@ -13,7 +13,6 @@
 
 int dagr__spill_init(dagr__spill *sp, const char *base, const char *token, int rank) {
   memset(sp, 0, sizeof *sp);
-  if (!base || !*base) base = getenv("TMPDIR");
   if (!base || !*base) base = "/tmp";
   int n = snprintf(sp->dir, sizeof sp->dir, "%s/dagr-spill-%s-rank%d", base, token, rank);
   return n > 0 && (size_t)n < sizeof sp->dir ? DAGR_OK : DAGR_EINVAL;

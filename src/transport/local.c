@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "runtime/backoff.h"
+#include "runtime/slurm.h"
 #include "runtime/timeout.h"
 #include "transport/boot.h"
 
@@ -219,7 +220,7 @@ int dagr__local_start(const dagr_config_t *cfg, dagr__local **out, dagr__slink *
   l->wcfg.max_sleep_ns = 50 * 1000000L;
   l->wcfg.host = b->host;
   l->wcfg.placement = pl && pl->has_plan ? pl : NULL;
-  if (!b->job_token[0]) snprintf(b->job_token, sizeof b->job_token, "%d", (int)getpid());
+  if (!b->job_token[0]) dagr__job_token(b->job_token, sizeof b->job_token);
   l->wcfg.job_token = b->job_token;
   rc = dagr__worker_create(&l->wcfg, &l->wlink, &l->store, &l->worker);
   if (rc) goto fail_store;

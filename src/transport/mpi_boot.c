@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "runtime/registry.h"
+#include "runtime/slurm.h"
 #include "transport/mpi_impl.h"
 
 int dagr__mpi_launched(void) {
@@ -103,14 +104,7 @@ int dagr__mpi_boot(int *argc, char ***argv, const dagr_config_t *cfg, dagr__boot
 
   /* A token naming this job's files (spill directories) on every rank: rank 0's, or Slurm's
    * job and step ids, which also tell a job's files apart across nodes. */
-  if (m->rank == 0) {
-    const char *job = getenv("SLURM_JOB_ID"), *step = getenv("SLURM_STEP_ID");
-    if (job && *job)
-      snprintf(b->job_token, sizeof b->job_token, "%s.%s-%d", job, step && *step ? step : "0",
-               (int)getpid());
-    else
-      snprintf(b->job_token, sizeof b->job_token, "%d-%lx", (int)getpid(), (long)time(NULL));
-  }
+  if (m->rank == 0) dagr__job_token(b->job_token, sizeof b->job_token);
   MPI_Bcast(b->job_token, (int)sizeof b->job_token, MPI_CHAR, 0, MPI_COMM_WORLD);
   b->job_token[sizeof b->job_token - 1] = '\0';
 
