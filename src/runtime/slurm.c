@@ -19,15 +19,6 @@ int dagr__slurm_cpus_per_task(void) {
   return errno || *end || v < 1 || v > 4096 ? 0 : (int)v;
 }
 
-const char *dagr__spill_base(void) {
-  static const char *const vars[] = {"DAGR_SPILL_DIR", "SLURM_TMPDIR", "TMPDIR"};
-  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-    const char *s = getenv(vars[i]);
-    if (s && *s) return s;
-  }
-  return "/tmp";
-}
-
 static const char *or_dash(const char *s) {
   return s && *s ? s : "-";
 }

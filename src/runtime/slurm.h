@@ -12,10 +12,6 @@
  * only with --cpus-per-task; a value dagr cannot read is not the user's error to fix). */
 int dagr__slurm_cpus_per_task(void);
 
-/* The directory spill files go under: DAGR_SPILL_DIR, else SLURM_TMPDIR (node-local storage
- * some sites give each job), else TMPDIR, else /tmp. */
-const char *dagr__spill_base(void);
-
 /* " slurm_job=ID slurm_step=S slurm_procid=P slurm_cpus_per_task=N" ('-' for what is unset) when
  * SLURM_JOB_ID is set, "" otherwise; for `dagr info`. */
 void dagr__slurm_describe(char *buf, size_t len);

@@ -1086,7 +1086,7 @@ int dagr__worker_create(const dagr__worker_cfg *cfg, dagr__wlink *link, dagr__st
   w->cfg = *cfg;
   w->link = link;
   w->store = store;
-  if (dagr__spill_init(&w->spill, dagr__spill_base(), cfg->job_token ? cfg->job_token : "0",
+  if (dagr__spill_init(&w->spill, NULL, cfg->job_token ? cfg->job_token : "0",
                        cfg->rank) != DAGR_OK) {
     free(w);
     return DAGR_EINVAL;

@@ -996,8 +996,8 @@ static int gather(run *r, dagr_result_t *results) {
       /* Larger than its worker's store: read from that worker's spill file (same host, or a
        * spill directory every node sees). */
       dagr__spill sp;
-      int rc = dagr__spill_init(&sp, getenv("DAGR_SPILL_DIR"), s->job_token ? s->job_token : "0",
-                                s->w[s->where[i]].rank);
+      int rc =
+          dagr__spill_init(&sp, NULL, s->job_token ? s->job_token : "0", s->w[s->where[i]].rank);
       if (!rc) rc = dagr__spill_read(&sp, s->run, i, res->data, res->nbytes, r->err, r->errlen);
       if (rc) return rc;
     } else {

@@ -11,9 +11,18 @@
 
 #include "store/spill.h"
 
+const char *dagr__spill_base(void) {
+  static const char *const vars[] = {"DAGR_SPILL_DIR", "SLURM_TMPDIR", "TMPDIR"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *s = getenv(vars[i]);
+    if (s && *s) return s;
+  }
+  return "/tmp";
+}
+
 int dagr__spill_init(dagr__spill *sp, const char *base, const char *token, int rank) {
   memset(sp, 0, sizeof *sp);
-  if (!base || !*base) base = "/tmp";
+  if (!base || !*base) base = dagr__spill_base();
   int n = snprintf(sp->dir, sizeof sp->dir, "%s/dagr-spill-%s-rank%d", base, token, rank);
   return n > 0 && (size_t)n < sizeof sp->dir ? DAGR_OK : DAGR_EINVAL;
 }

@@ -16,7 +16,12 @@ typedef struct dagr__spill {
   uint64_t bytes, files; /* written so far (statistics) */
 } dagr__spill;
 
-/* base: the directory to use (dagr__spill_base(); NULL or "": /tmp). Errors: DAGR_EINVAL (path too long). */
+/* base: the directory to use (NULL or "": dagr__spill_base()). Errors: DAGR_EINVAL (path too long).
+ */
+/* The directory spill files go under: DAGR_SPILL_DIR, else SLURM_TMPDIR (node-local storage
+ * some sites give each job), else TMPDIR, else /tmp. */
+const char *dagr__spill_base(void);
+
 int dagr__spill_init(dagr__spill *sp, const char *base, const char *token, int rank);
 /* Writes n bytes of object obj of run to its file (made anew). Errors: DAGR_EIO, with a message
  * naming the directory and the reason (a full disk: "No space left on device"); nothing is left

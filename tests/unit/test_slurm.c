@@ -7,6 +7,7 @@
 #include "internal/common.h"
 #include "runtime/config.h"
 #include "runtime/slurm.h"
+#include "store/spill.h"
 
 static void clear_env(void) {
   static const char *const vars[] = {"SLURM_JOB_ID", "SLURM_STEP_ID",       "SLURM_PROCID",
