@@ -212,6 +212,16 @@ typedef struct dagr_config {
   int mpi;             /* DAGR_MPI; 1: initialize MPI (default), 0: single process */
   /* DAGR_TASK_TIMEOUT; seconds a task may run when it has no timeout_s of its own (0: none) */
   double task_timeout_s;
+  /* Observability (rank 0). DAGR_TRACE: Chrome trace-event file and DAGR_REPORT: HTML report,
+   * both written at dagr_finalize and covering every dagr_get ("%j" in the name becomes the
+   * Slurm job id; NULL: none). */
+  const char *trace;
+  const char *report;
+  int summary;                /* DAGR_SUMMARY; 1: print each dagr_get's summary on stderr */
+  int progress;               /* DAGR_PROGRESS; 0: automatic (runs past 0.5 s), 1: always, -1: never
+                               * (DAGR_PROGRESS=1 and DAGR_PROGRESS=0 set 1 and -1) */
+  double progress_interval_s; /* DAGR_PROGRESS_INTERVAL; seconds between progress lines when
+                               * stderr is not a terminal (0: the default, 10) */
 } dagr_config_t;
 
 /* Fills cfg with the defaults, then applies the DAGR_* environment variables. Errors:
@@ -321,6 +331,100 @@ typedef struct dagr_stats {
 
 /* Errors: DAGR_EINVAL. */
 int dagr_last_stats(const dagr_ctx_t *ctx, dagr_stats_t *stats);
+
+/* ---------------------------------------------------------------------------------------------
+ * Run summary: what dagr_get did, per kernel and per worker (also printed at the end of every
+ * dagr_get by DAGR_SUMMARY=1).
+ * ------------------------------------------------------------------------------------------- */
+typedef struct dagr_kernel_summary {
+  const char *kernel; /* registered name */
+  uint64_t tasks;     /* completions (retries included) */
+  double seconds;     /* sum of its tasks' run times */
+} dagr_kernel_summary_t;
+
+typedef struct dagr_worker_summary {
+  int rank;
+  int threads;          /* executor threads */
+  uint64_t tasks;       /* completions on it */
+  double busy_seconds;  /* sum of its tasks' run times */
+  double busy_fraction; /* busy_seconds / (threads x the run's execution time), 0..1 */
+} dagr_worker_summary_t;
+
+typedef struct dagr_summary {
+  dagr_stats_t stats;           /* as dagr_last_stats */
+  double critical_path_seconds; /* longest dependency chain, adding its tasks' run times */
+  size_t nkernels;
+  const dagr_kernel_summary_t *kernels; /* kernels that ran, most total time first */
+  size_t nworkers;
+  const dagr_worker_summary_t *workers; /* by rank */
+} dagr_summary_t;
+
+/* The summary of the last dagr_get on ctx (on the driver). The arrays belong to ctx and stay
+ * valid until the next dagr_get or dagr_finalize. Errors: DAGR_EINVAL (NULL), DAGR_ESTATE (not
+ * the driver, or no dagr_get has run). */
+int dagr_last_summary(const dagr_ctx_t *ctx, dagr_summary_t *summary);
+/* Prints the summary of the last dagr_get as text (what DAGR_SUMMARY=1 prints on stderr).
+ * Errors: as dagr_last_summary. */
+int dagr_summary_print(const dagr_ctx_t *ctx, FILE *out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Callbacks, in the spirit of dask.callbacks.Callback and Ray's: functions called when a run
+ * starts, before and after each task, and when the run finishes.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct dagr_run_info {
+  uint64_t ntasks; /* tasks to run, after culling */
+  int nworkers;
+  int status;     /* finish: the dagr_get's status (DAGR_OK or its error); start: DAGR_OK */
+  double seconds; /* finish: the run's wall time; start: 0 */
+} dagr_run_info_t;
+
+typedef struct dagr_task_info {
+  const char *key;    /* NUL-terminated; in worker callbacks at most its first 256 bytes */
+  const char *kernel; /* registered kernel name */
+  int rank;           /* the worker rank running it (0 in a single-process run) */
+  int thread;         /* worker callbacks: the executor thread (0-based); driver: -1 */
+  double seconds;     /* posttask: how long the kernel ran; pretask: 0 */
+  uint64_t nbytes;    /* posttask: bytes of its output; pretask: 0 */
+  int status;         /* posttask: DAGR_OK, or the kernel's failure; pretask: DAGR_OK */
+} dagr_task_info_t;
+
+/* Any member may be NULL. The pointers passed to the callbacks are valid only during the call. */
+typedef struct dagr_callbacks {
+  void (*start)(const dagr_run_info_t *run, void *arg);
+  void (*pretask)(const dagr_task_info_t *task, void *arg);
+  void (*posttask)(const dagr_task_info_t *task, void *arg);
+  void (*finish)(const dagr_run_info_t *run, void *arg);
+  void *arg;
+} dagr_callbacks_t;
+
+/* Driver callbacks, on rank 0: all four run on the thread calling dagr_get, inside it: start
+ * once the graph is planned, before anything runs; pretask when the task is sent to its worker;
+ * posttask when its completion reaches rank 0 (once per attempt: a retried task sees pretask and
+ * posttask again); finish just before dagr_get returns (also after an error). They hold up
+ * scheduling while they run, so keep them short. They may call dagr_rank, dagr_nworkers,
+ * dagr_last_error and read their own data; any other dagr_* call on ctx from inside them fails
+ * with DAGR_ESTATE (dagr_get and dagr_finalize included). cb is copied; *id (may be NULL)
+ * names the registration for dagr_callbacks_remove. Errors: DAGR_EINVAL, DAGR_ESTATE (not the
+ * driver, or called from a callback), DAGR_ENOMEM. */
+int dagr_callbacks_add(dagr_ctx_t *ctx, const dagr_callbacks_t *cb, int *id);
+/* Errors: DAGR_EINVAL (NULL ctx), DAGR_ENOKEY (no registration id), DAGR_ESTATE. */
+int dagr_callbacks_remove(dagr_ctx_t *ctx, int id);
+
+/* Worker callbacks: registered like kernels, on every rank before dagr_init (the program is
+ * SPMD). pretask and posttask run on the worker that runs the task, on the executor thread that
+ * runs it, just before and just after its kernel (several threads at once: they must be
+ * thread-safe); they may use their own data and the C library, but no dagr_* function. start
+ * and finish run on rank 0 as for driver callbacks. At most 16 registrations. Errors:
+ * DAGR_EINVAL, DAGR_ESTATE (after dagr_init), DAGR_ENOMEM (too many). */
+int dagr_worker_callbacks_register(const dagr_callbacks_t *cb);
+
+/* Turns the Chrome trace (path: a file name, "%j" becoming the Slurm job id) or the HTML
+ * report on, for every later dagr_get, or off (NULL), on the driver; the file is written at
+ * dagr_finalize (also after a failed dagr_get). Same as DAGR_TRACE and DAGR_REPORT, which it
+ * overrides. Errors: DAGR_EINVAL (NULL ctx, empty path), DAGR_ESTATE (not the driver, or from a
+ * callback), DAGR_ENOMEM. */
+int dagr_set_trace(dagr_ctx_t *ctx, const char *path);
+int dagr_set_report(dagr_ctx_t *ctx, const char *path);
 
 /* Prints one block per rank (host, role, threads, store size) to out, on the driver. Errors:
  * DAGR_EINVAL, DAGR_ESTATE (not the driver), DAGR_EMPI, DAGR_EINTERRUPTED (a stop signal). */

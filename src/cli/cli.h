@@ -13,6 +13,11 @@ int dagr_cli_bench(dagr_ctx_t *ctx, int argc, char **argv);
 int dagr_cli_demo(dagr_ctx_t *ctx, int argc, char **argv);
 int dagr_cli_eval(dagr_ctx_t *ctx, int argc, char **argv);
 
+/* Takes `--trace FILE` / `--report FILE` (or `--trace=FILE`) at argv[*i] (advancing *i past a
+ * separate value) and turns the output on: 1 if taken, 0 if argv[*i] is another argument, -1
+ * after printing an error (a missing or unusable name). */
+int dagr_cli_obs_option(dagr_ctx_t *ctx, const char *cmd, int argc, char **argv, int *i);
+
 /* Writes a JSON string literal (quoted, escaped). */
 void dagr_cli_json_string(FILE *out, const char *s);
 /* Writes a computed value as JSON: numbers as numbers, uint64 scalars (checksums) as

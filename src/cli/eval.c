@@ -350,7 +350,7 @@ static int summary(ev *e, dagr_array_t *a, int ndim, const int64_t *shape, int d
 
 static int usage(void) {
   fprintf(stderr, "usage: dagr eval 'EXPR' NAME=FILE.h5:/dataset ... [--out FILE.h5:/dataset] "
-                  "[--chunks auto|N,N,...] [--gzip]\n");
+                  "[--chunks auto|N,N,...] [--gzip] [--trace FILE.json] [--report FILE.html]\n");
   return 2;
 }
 
@@ -365,6 +365,9 @@ int dagr_cli_eval(dagr_ctx_t *ctx, int argc, char **argv) {
   value v = {0};
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
+    int taken = dagr_cli_obs_option(ctx, "eval", argc, argv, &i);
+    if (taken < 0) return 2;
+    if (taken) continue;
     if (!strcmp(a, "--out") && i + 1 < argc) {
       out = argv[++i];
     } else if (!strcmp(a, "--gzip")) {

@@ -10,19 +10,23 @@ static void usage(FILE *out) {
       out,
       "usage: dagr COMMAND [ARGS]   (alone, or under mpirun/srun: rank 0 schedules, the\n"
       "                              other ranks are workers)\n"
-      "  run GRAPH.json             compute the graph's outputs, print them as JSON\n"
+      "  run GRAPH.json [--trace FILE.json] [--report FILE.html]\n"
+      "                             compute the graph's outputs, print them as JSON\n"
       "  info                       describe every rank (host, role, threads, store)\n"
       "  demo                       the main job: a sample HDF5 field, column statistics,\n"
       "                             normalization and stencil smoothing, written to HDF5\n"
       "  demo graph                 the built-in task-graph demo (no files)\n"
       "  eval 'EXPR' NAME=FILE.h5:/dataset ... [--out FILE.h5:/dataset] [--chunks auto|N,N,..]\n"
-      "       [--gzip]              evaluate a NumPy-like expression over HDF5 datasets\n"
+      "       [--gzip] [--trace FILE.json] [--report FILE.html]\n"
+      "                             evaluate a NumPy-like expression over HDF5 datasets\n"
       "  bench throughput [--tasks N] [--width W] [--reps R]\n"
       "  bench chain [--tasks N] [--reps R]\n"
       "  bench transfer [--bytes B] [--reps R]\n"
       "  bench h5sum FILE:/x | xxt_mean | matmul | h5write | stencil | numa [--n N] [--chunk C]\n"
       "        [--iters I] [--reps R]  array workloads (see README)\n"
-      "  version                    print the version\n");
+      "  version                    print the version\n"
+      "--trace writes a Chrome trace (Perfetto), --report an HTML performance report, at the end\n"
+      "(also DAGR_TRACE / DAGR_REPORT for any command; %%j in a name is the Slurm job id).\n");
 }
 
 static double now(void) {

@@ -1,4 +1,5 @@
-/* run.c: `dagr run GRAPH.json`: load, compute the outputs, print them as one JSON object. */
+/* run.c: `dagr run GRAPH.json [--trace F] [--report F]`: load, compute the outputs, print them as
+ * one JSON object. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +8,9 @@
 int dagr_cli_run(dagr_ctx_t *ctx, int argc, char **argv) {
   const char *path = NULL;
   for (int i = 0; i < argc; i++) {
+    int taken = dagr_cli_obs_option(ctx, "run", argc, argv, &i);
+    if (taken < 0) return 2;
+    if (taken) continue;
     if (argv[i][0] == '-' && argv[i][1]) {
       fprintf(stderr, "dagr run: unknown option '%s'\n", argv[i]);
       return 2;
@@ -18,7 +22,7 @@ int dagr_cli_run(dagr_ctx_t *ctx, int argc, char **argv) {
     path = argv[i];
   }
   if (!path) {
-    fprintf(stderr, "usage: dagr run GRAPH.json\n");
+    fprintf(stderr, "usage: dagr run GRAPH.json [--trace FILE.json] [--report FILE.html]\n");
     return 2;
   }
   char err[1024] = "";

@@ -37,6 +37,7 @@ typedef struct dagr__worker_desc {
   int group_threads[DAGR__MAX_GROUPS];
   uint64_t host;        /* hash of the host name: equal for workers on one host */
   uint64_t store_bytes; /* its object store's capacity */
+  char hostname[64];    /* for reports (truncated) */
 } dagr__worker_desc;
 
 /* Monotonic seconds. */

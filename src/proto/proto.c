@@ -206,6 +206,8 @@ static int valid_type(uint32_t t) {
   case DAGR__MSG_INFO_REQ:
   case DAGR__MSG_SPILL:
   case DAGR__MSG_RESTORE:
+  case DAGR__MSG_TRACE_ON:
+  case DAGR__MSG_TRACE:
   case DAGR__MSG_RESTORED:
   case DAGR__MSG_FAULT:
   case DAGR__MSG_DONE:
@@ -395,6 +397,21 @@ int dagr__dec_restored(const void *msg, size_t size, size_t *pos, dagr__restored
   return DAGR_OK;
 }
 
+int dagr__enc_tev(dagr__buf *b, const dagr__tev *e) {
+  if (dagr__buf_reserve(b, sizeof *e)) return DAGR_ENOMEM;
+  memcpy(b->p + b->len, e, sizeof *e);
+  b->len += sizeof *e;
+  return DAGR_OK;
+}
+
+int dagr__dec_tev(const void *msg, size_t size, size_t *pos, dagr__tev *e) {
+  if (*pos > size || size - *pos < sizeof *e) return DAGR_EPROTO;
+  memcpy(e, (const unsigned char *)msg + *pos, sizeof *e);
+  if (e->type < DAGR__TEV_TASK || e->type > DAGR__TEV_MEM || e->t1 < e->t0) return DAGR_EPROTO;
+  *pos += sizeof *e;
+  return DAGR_OK;
+}
+
 int dagr__msg_validate(const void *msg, size_t size, char *err, size_t errlen) {
   dagr__msg_hdr h;
   int rc = dagr__msg_check(msg, size, &h, err, errlen);
@@ -415,6 +432,9 @@ int dagr__msg_validate(const void *msg, size_t size, char *err, size_t errlen) {
     } else if (type == DAGR__MSG_RESTORED) {
       dagr__restored_rec r;
       rc = dagr__dec_restored(msg, size, &pos, &r);
+    } else if (type == DAGR__MSG_TRACE) {
+      dagr__tev e;
+      rc = dagr__dec_tev(msg, size, &pos, &e);
     } else {
       rc = DAGR_EPROTO; /* control messages have no records */
     }

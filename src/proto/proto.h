@@ -22,14 +22,16 @@ enum {
   DAGR__MSG_RUN_END = 3, /* no records: drop everything of the run, then answer RUN_ENDED */
   DAGR__MSG_SHUTDOWN = 4,
   DAGR__MSG_INFO_REQ = 5,
-  DAGR__MSG_SPILL = 6,   /* records: u32 object ids to write to the spill directory */
-  DAGR__MSG_RESTORE = 7, /* records: u32 object ids to read back into the store */
+  DAGR__MSG_SPILL = 6,    /* records: u32 object ids to write to the spill directory */
+  DAGR__MSG_RESTORE = 7,  /* records: u32 object ids to read back into the store */
+  DAGR__MSG_TRACE_ON = 8, /* no records: record trace events for this run (dagr__tev) */
   /* worker -> scheduler */
   DAGR__MSG_DONE = 16, /* records: task completions */
   DAGR__MSG_RUN_ENDED = 17,
   DAGR__MSG_INFO = 18,     /* payload: text */
   DAGR__MSG_RESTORED = 19, /* records: dagr__restored_rec: an object is (again) in the store */
-  DAGR__MSG_FAULT = 20     /* payload: text: the worker cannot go on with the run */
+  DAGR__MSG_FAULT = 20,    /* payload: text: the worker cannot go on with the run */
+  DAGR__MSG_TRACE = 21     /* records: dagr__tev: the run's trace events, sent before RUN_ENDED */
 };
 
 /* RESTORED record: the object is in the store at offset (restored, or never spilled); offset
@@ -39,6 +41,23 @@ typedef struct dagr__restored_rec {
   uint32_t pad;
   uint64_t offset;
 } dagr__restored_rec;
+
+/* TRACE record: one event on the worker's monotonic clock (ns). */
+enum {
+  DAGR__TEV_TASK = 1,    /* id: task; arg: executor thread; bytes: output; pad 1: it failed */
+  DAGR__TEV_XFER = 2,    /* id: object pulled; arg: owning worker index; bytes: its size */
+  DAGR__TEV_SPILL = 3,   /* id: object written to the spill directory; bytes: its size */
+  DAGR__TEV_RESTORE = 4, /* id: object read back; bytes: its size */
+  DAGR__TEV_MEM = 5      /* t0 = t1: sample time; bytes: store bytes in use */
+};
+typedef struct dagr__tev {
+  uint64_t t0, t1;
+  uint64_t bytes;
+  uint32_t id;
+  uint16_t arg;
+  uint8_t type;
+  uint8_t pad;
+} dagr__tev;
 
 typedef struct dagr__msg_hdr {
   uint32_t magic_type;
@@ -227,6 +246,10 @@ int dagr__dec_u32(const void *msg, size_t size, size_t *pos, uint32_t *v);
 /* RESTORED records. */
 int dagr__enc_restored(dagr__buf *b, uint32_t obj, uint64_t offset);
 int dagr__dec_restored(const void *msg, size_t size, size_t *pos, dagr__restored_rec *r);
+
+/* TRACE records (whole dagr__tev values; the type must be one of DAGR__TEV_*). */
+int dagr__enc_tev(dagr__buf *b, const dagr__tev *e);
+int dagr__dec_tev(const void *msg, size_t size, size_t *pos, dagr__tev *e);
 
 /* Validates a whole message of any type (used before acting on it). */
 int dagr__msg_validate(const void *msg, size_t size, char *err, size_t errlen);

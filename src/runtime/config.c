@@ -93,6 +93,36 @@ static int env_seconds(const char *name, double hi, double *out) {
   return DAGR_OK;
 }
 
+/* A file name from the environment: unset is NULL, set it must name something. */
+static int env_path(const char *name, const char **out) {
+  const char *s = getenv(name);
+  if (!s) return DAGR_OK;
+  if (!*s) {
+    dagr__set_global_error("%s is set but empty: give it a file name, or unset it", name);
+    return DAGR_ECONFIG;
+  }
+  *out = s;
+  return DAGR_OK;
+}
+
+/* DAGR_TRACE, DAGR_REPORT, DAGR_SUMMARY, DAGR_PROGRESS, DAGR_PROGRESS_INTERVAL. */
+static int config_observe(dagr_config_t *cfg) {
+  int rc, progress = -2;
+  if ((rc = env_path("DAGR_TRACE", &cfg->trace))) return rc;
+  if ((rc = env_path("DAGR_REPORT", &cfg->report))) return rc;
+  if ((rc = env_int("DAGR_SUMMARY", 0, 1, &cfg->summary))) return rc;
+  if ((rc = env_int("DAGR_PROGRESS", 0, 1, &progress))) return rc;
+  if (progress != -2) cfg->progress = progress ? 1 : -1;
+  if ((rc = env_seconds("DAGR_PROGRESS_INTERVAL", 86400, &cfg->progress_interval_s))) return rc;
+  if (getenv("DAGR_PROGRESS_INTERVAL") && !(cfg->progress_interval_s > 0)) {
+    dagr__set_global_error("DAGR_PROGRESS_INTERVAL='%s' is invalid: expected seconds above 0, "
+                           "such as 10 or 0.5",
+                           getenv("DAGR_PROGRESS_INTERVAL"));
+    return DAGR_ECONFIG;
+  }
+  return DAGR_OK;
+}
+
 int dagr_config_init(dagr_config_t *cfg) {
   if (!cfg) return DAGR_EINVAL;
   memset(cfg, 0, sizeof *cfg);
@@ -110,7 +140,7 @@ int dagr_config_init(dagr_config_t *cfg) {
   if ((rc = env_int("DAGR_QUEUE", 1, 1 << 24, &cfg->queue_tasks))) return rc;
   if ((rc = env_int("DAGR_MPI", 0, 1, &cfg->mpi))) return rc;
   if ((rc = env_seconds("DAGR_TASK_TIMEOUT", DAGR__TIMEOUT_MAX_S, &cfg->task_timeout_s))) return rc;
-  return DAGR_OK;
+  return config_observe(cfg);
 }
 
 void dagr__config_merge(dagr_config_t *cfg, const dagr_config_t *user) {
@@ -121,6 +151,11 @@ void dagr__config_merge(dagr_config_t *cfg, const dagr_config_t *user) {
   if (user->queue_tasks) cfg->queue_tasks = user->queue_tasks;
   if (user->mpi == 0 || user->mpi == 1) cfg->mpi = user->mpi;
   if (user->task_timeout_s > 0) cfg->task_timeout_s = user->task_timeout_s;
+  if (user->trace) cfg->trace = user->trace;
+  if (user->report) cfg->report = user->report;
+  if (user->summary) cfg->summary = user->summary;
+  if (user->progress) cfg->progress = user->progress;
+  if (user->progress_interval_s > 0) cfg->progress_interval_s = user->progress_interval_s;
 }
 
 /* A fraction in (0, 1] from the environment. */

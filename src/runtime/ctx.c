@@ -12,6 +12,7 @@
 #include "runtime/registry.h"
 #include "runtime/signals.h"
 #include "runtime/timeout.h"
+#include "runtime/wcb.h"
 
 static int serve_as_worker(dagr_ctx_t *ctx) {
   /* Static: a kernel abandoned past its time limit may still use the store after this returns
@@ -50,6 +51,7 @@ int dagr_init(int *argc, char ***argv, const dagr_config_t *user, dagr_ctx_t **o
     return rc;
   }
   if (user) dagr__config_merge(&ctx->cfg, user);
+  dagr__wcb_freeze();
   rc = dagr__registry_freeze();
   if (rc) {
     dagr__set_global_error("cannot build the kernel table: %s", dagr_strerror(rc));
@@ -102,6 +104,12 @@ int dagr_init(int *argc, char ***argv, const dagr_config_t *user, dagr_ctx_t **o
     ctx->sched.job_token = ctx->boot.job_token;
     ctx->sched.high = high;
     ctx->sched.pause = pause;
+    rc = dagr__observe_init(ctx);
+    if (rc) {
+      dagr__set_global_error("%s",
+                             rc == DAGR_ENOMEM ? "out of memory starting the scheduler" : ctx->err);
+      goto fail;
+    }
   } else {
     rc = serve_as_worker(ctx);
     if (rc) {
@@ -117,12 +125,16 @@ fail:
   dagr__signals_restore();
   dagr__placement_free(&ctx->placement);
   dagr__registry_thaw();
+  dagr__wcb_thaw();
   free(ctx);
   return rc;
 }
 
 int dagr_finalize(dagr_ctx_t *ctx) {
   if (!ctx) return DAGR_EINVAL;
+  if (ctx->in_get)
+    return dagr__errf(ctx->err, sizeof ctx->err, DAGR_ESTATE,
+                      "dagr_finalize cannot be called from a callback inside dagr_get");
   /* faults: after SIGTERM/SIGINT nothing is waited for (workers may be gone, executor threads
    * stuck): remove the temporary files and end the process with the signal. */
   if (dagr__stop_signal()) dagr__signals_stop_now();
@@ -132,6 +144,8 @@ int dagr_finalize(dagr_ctx_t *ctx) {
     int lrc = dagr__local_stop(ctx->local);
     if (!rc) rc = lrc;
   }
+  /* The workers are released first: writing a large trace need not hold them. */
+  if (ctx->driver) dagr__observe_finalize(ctx);
   if (ctx->sched_ok) dagr__sched_destroy(&ctx->sched);
   /* Cached HDF5 handles hold file locks other processes may need after this job. */
   dagr__h5_close_all();
@@ -143,6 +157,7 @@ int dagr_finalize(dagr_ctx_t *ctx) {
   }
   dagr__placement_free(&ctx->placement);
   dagr__registry_thaw();
+  dagr__wcb_thaw();
   free(ctx);
   return rc;
 }
@@ -205,6 +220,9 @@ int dagr_get(dagr_ctx_t *ctx, dagr_graph_t *graph, const char *const *keys, size
   if (!ctx->driver)
     return dagr__errf(ctx->err, sizeof ctx->err, DAGR_ESTATE,
                       "dagr_get called on worker rank %d; only rank 0 drives", ctx->boot.rank);
+  if (ctx->in_get)
+    return dagr__errf(ctx->err, sizeof ctx->err, DAGR_ESTATE,
+                      "dagr_get cannot be called from a callback inside dagr_get");
   memset(results, 0, nkeys * sizeof *results);
   if (dagr__stop_signal()) return dagr__stop_error(ctx->err, sizeof ctx->err);
   if (ctx->timed_out)
@@ -220,6 +238,8 @@ int dagr_get(dagr_ctx_t *ctx, dagr_graph_t *graph, const char *const *keys, size
   double t1 = dagr__now();
   ctx->last.plan_seconds = t1 - t0;
   if (rc) return rc;
+  ctx->in_get = 1;
+  dagr__observe_run_begin(ctx, plan.n);
   rc = dagr__sched_run(&ctx->sched, graph, &plan, results, &ctx->last, ctx->err, sizeof ctx->err);
   if (rc == DAGR_ETIMEOUT) {
     ctx->timed_out = 1;
@@ -229,6 +249,8 @@ int dagr_get(dagr_ctx_t *ctx, dagr_graph_t *graph, const char *const *keys, size
   double t2 = dagr__now();
   ctx->last.run_seconds = t2 - t1;
   ctx->last.seconds = t2 - t0;
+  dagr__observe_run_end(ctx, rc, t2 - t1);
+  ctx->in_get = 0;
   return rc;
 }
 

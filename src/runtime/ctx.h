@@ -5,8 +5,30 @@
 #error "src/runtime/ctx.h is private to libdagr"
 #endif
 
+#include "obs/obs.h"
+#include "obs/progress.h"
 #include "scheduler/sched.h"
 #include "transport/boot.h"
+
+/* Observability on the driver (observe.c): the session record, progress bar, callbacks and the
+ * last run's summary. */
+typedef struct dagr__observe {
+  dagr__obs obs;
+  int obs_ok;
+  char *trace_path, *report_path; /* with %j expanded; NULL: off */
+  dagr__progress progress;
+  dagr_callbacks_t *cbs; /* driver callbacks, in registration order */
+  int *cb_ids;
+  int ncbs, cap_cbs, next_id;
+  const char **kernel_names; /* registry id -> name */
+  /* the last dagr_get's summary */
+  int have_summary;
+  double critical_path_s;
+  dagr_kernel_summary_t *ksum;
+  size_t nksum;
+  dagr_worker_summary_t *wsum;
+  size_t nwsum;
+} dagr__observe;
 
 struct dagr_ctx {
   dagr_config_t cfg;
@@ -21,7 +43,16 @@ struct dagr_ctx {
   int exit_status;
   int timed_out; /* a task ran past its time limit: no more runs (see dagr_get) */
   char timeout_msg[DAGR__ERRLEN];
+  dagr__observe ob;
+  int in_get; /* a dagr_get is running: a driver callback must not re-enter dagr */
   char err[DAGR__ERRLEN];
 };
+
+/* observe.c: called by ctx.c on the driver. */
+int dagr__observe_init(dagr_ctx_t *ctx);
+void dagr__observe_run_begin(dagr_ctx_t *ctx, uint64_t ntasks);
+void dagr__observe_run_end(dagr_ctx_t *ctx, int status, double seconds);
+/* Writes the trace and report (messages on stderr) and frees everything. */
+void dagr__observe_finalize(dagr_ctx_t *ctx);
 
 #endif

@@ -14,6 +14,7 @@
 #include "runtime/worker.h"
 #include "runtime/cleanup.h"
 #include "runtime/slurm.h"
+#include "runtime/wcb.h"
 #include "store/spill.h"
 
 /* Only the comm thread touches the object table, the task pool and the message references;
@@ -73,10 +74,14 @@ typedef struct wtask {
   /* faults: its time limit, watched by the comm thread, and whether it was given up on */
   dagr__watch_item watch;
   uint8_t abandoned;
+  /* observability: when its kernel ran (worker clock) and on which executor thread */
+  uint64_t start_ns, end_ns;
+  uint16_t thread;
 } wtask;
 
 typedef struct fetch {
   uint32_t obj;
+  uint32_t owner; /* worker index it is pulled from */
   void *handle;
   uint64_t start_ns;
   wtask *first; /* task the time is charged to */
@@ -124,8 +129,58 @@ struct dagr__worker {
   dagr__watch watch;
   uint32_t nabandoned;
   int zombie;
+  /* observability: the scheduler asked (TRACE_ON) for this run's events, which the comm thread
+   * gathers here and sends (TRACE) before RUN_ENDED. */
+  uint32_t trace_run;
+  int trace_on;
+  dagr__buf tev;
+  uint32_t tev_n;
+  uint64_t mem_last_ns, mem_last;
   char err[DAGR__ERRLEN];
 };
+
+/* The executor thread's index, for trace events and worker callbacks (set in thread_init). */
+static _Thread_local uint16_t tls_thread;
+
+static int tracing(const dagr__worker *w) {
+  return w->trace_on && w->trace_run == w->run && w->in_run;
+}
+
+/* Appends one trace event; a failed allocation drops the event (tracing never fails a run). */
+static void tev_add(dagr__worker *w, int type, uint32_t id, uint16_t arg, uint64_t t0, uint64_t t1,
+                    uint64_t bytes, int failed) {
+  if (w->tev_n == 0 && w->tev.len == 0 && dagr__msg_begin(&w->tev, DAGR__MSG_TRACE, w->run, 0))
+    return;
+  dagr__tev e = {t0, t1 < t0 ? t0 : t1, bytes, id, arg, (uint8_t)type, (uint8_t)(failed != 0)};
+  if (dagr__enc_tev(&w->tev, &e) == DAGR_OK) w->tev_n++;
+}
+
+/* Samples the store's use at most once a millisecond, and only when it changed. */
+static void tev_mem(dagr__worker *w, int force) {
+  uint64_t now = dagr__now_ns();
+  if (!force && now - w->mem_last_ns < 1000000) return;
+  uint64_t used = dagr__store_used(w->store);
+  if (!force && used == w->mem_last) return;
+  w->mem_last_ns = now;
+  w->mem_last = used;
+  tev_add(w, DAGR__TEV_MEM, 0, 0, now, now, used, 0);
+}
+
+/* Sends the run's events (before RUN_ENDED: the scheduler files them under that run). */
+static int tev_send(dagr__worker *w) {
+  if (!w->trace_on || w->trace_run != w->run) return DAGR_OK;
+  w->trace_on = 0;
+  if (w->tev.len == 0) return DAGR_OK;
+  if (dagr__msg_finish(&w->tev, w->tev_n)) {
+    dagr__buf_free(&w->tev);
+    w->tev_n = 0;
+    return DAGR_ENOMEM;
+  }
+  size_t len;
+  void *msg = dagr__buf_take(&w->tev, &len);
+  w->tev_n = 0;
+  return w->link->send(w->link->impl, msg, len);
+}
 
 #define SHAPE_CHUNK 8192
 
@@ -260,9 +315,19 @@ static void run_task(dagr__job *job, void *arg) {
   k.task = t->tv.task;
   k.kernel = t->tv.kernel;
   dagr__watch_started(&t->watch);
+  t->thread = tls_thread;
+  dagr__wcb_task wcb = {0};
+  if (dagr__wcb_any()) {
+    dagr__wcb_begin(&wcb, t->tv.key, t->tv.keylen, t->tv.kernel, w->cfg.rank, tls_thread);
+    dagr__wcb_pretask(&wcb);
+  }
   uint64_t t0 = dagr__now_ns();
   int rc = dagr__kctx_invoke(&k, dagr__registry_fn(t->tv.kernel));
-  uint64_t dt = dagr__now_ns() - t0;
+  uint64_t t1 = dagr__now_ns(), dt = t1 - t0;
+  t->start_ns = t0;
+  t->end_ns = t1;
+  if (dagr__wcb_any())
+    dagr__wcb_posttask(&wcb, 1e-9 * (double)dt, rc == DAGR_OK ? k.out_nbytes : 0, rc);
   t->exec_us = dt / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(dt / 1000);
   t->status = rc;
   if (rc == DAGR_OK) {
@@ -378,6 +443,9 @@ static void complete(dagr__worker *w, wtask *t, wtask **rh, wtask **rt, size_t *
       if (d.kind == DAGR__DEP_LOCAL || d.kind == DAGR__DEP_REMOTE) unref(w, &w->obj[d.obj]);
     }
   }
+  if (tracing(w))
+    tev_add(w, DAGR__TEV_TASK, t->tv.task, t->thread, t->start_ns, t->end_ns,
+            t->status == DAGR_OK ? t->nbytes : 0, t->status != DAGR_OK);
   dagr__done_view d = {0};
   d.task = t->tv.task;
   d.status = t->status;
@@ -450,6 +518,7 @@ static int start_fetch(dagr__worker *w, uint32_t id, const dagr__dep *d, wtask *
   wobj *o = &w->obj[id];
   fetch *f = &w->fetches[w->nfetches];
   f->obj = id;
+  f->owner = d->owner;
   f->first = t;
   f->start_ns = dagr__now_ns();
   int rc = w->link->fetch_start(w->link->impl, d->owner, d->offset, w->store->base + o->value,
@@ -463,8 +532,10 @@ static int start_fetch(dagr__worker *w, uint32_t id, const dagr__dep *d, wtask *
 /* Marks pull i finished: charges its time, wakes the tasks waiting for the object. */
 static void fetch_done(dagr__worker *w, size_t i, wtask **rh, wtask **rt, size_t *rn) {
   fetch *f = &w->fetches[i];
-  uint64_t dt = dagr__now_ns() - f->start_ns;
+  uint64_t now = dagr__now_ns(), dt = now - f->start_ns;
   wobj *o = &w->obj[f->obj];
+  if (tracing(w))
+    tev_add(w, DAGR__TEV_XFER, f->obj, (uint16_t)f->owner, f->start_ns, now, o->nbytes, 0);
   if (!w->ending) {
     f->first->fetch_ns += dt;
     f->first->fetch_bytes += o->nbytes;
@@ -716,8 +787,11 @@ static int restore_obj(dagr__worker *w, uint32_t id, int group) {
              (unsigned long long)o->nbytes);
     return rc;
   }
+  uint64_t t0 = dagr__now_ns();
   rc = dagr__spill_read(&w->spill, w->run, id, w->store->base + off, o->nbytes, w->err,
                         sizeof w->err);
+  if (rc == DAGR_OK && tracing(w))
+    tev_add(w, DAGR__TEV_RESTORE, id, 0, t0, dagr__now_ns(), o->nbytes, 0);
   if (rc) {
     dagr__store_free(w->store, off);
     return rc;
@@ -744,8 +818,11 @@ static int handle_spill(dagr__worker *w, const void *buf, size_t len, const dagr
       if (rc) return rc;
       continue;
     }
+    uint64_t t0 = dagr__now_ns();
     int rc = dagr__spill_write(&w->spill, w->run, id, w->store->base + o->value, o->nbytes, w->err,
                                sizeof w->err);
+    if (rc == DAGR_OK && tracing(w))
+      tev_add(w, DAGR__TEV_SPILL, id, 0, t0, dagr__now_ns(), o->nbytes, 0);
     if (rc) {
       char text[DAGR__ERRLEN + 64];
       snprintf(text, sizeof text, "worker rank %d: %s", w->cfg.rank, w->err);
@@ -819,6 +896,9 @@ static int send_ctrl(dagr__worker *w, int type, uint32_t run);
 
 /* Frees everything of the current run once no executor or pull still uses it. */
 static int finish_run_end(dagr__worker *w) {
+  if (tracing(w)) tev_mem(w, 1);
+  int trc = tev_send(w);
+  if (trc) return trc;
   for (uint32_t i = 0; i < w->ntasks; i++)
     if (w->obj[i].kind == DAGR__OUT_FILE && w->obj[i].state == OBJ_READY && w->obj[i].value)
       dagr__spill_unmap((void *)(uintptr_t)w->obj[i].value, w->obj[i].nbytes);
@@ -985,6 +1065,15 @@ static int handle_msg(dagr__worker *w, void *buf, size_t len) {
   case DAGR__MSG_INFO_REQ:
     rc = send_info(w);
     break;
+  case DAGR__MSG_TRACE_ON:
+    /* Before the run's first ASSIGN: record its events (see tracing()). */
+    w->trace_on = 1;
+    w->trace_run = h.run;
+    w->mem_last_ns = 0;
+    w->mem_last = UINT64_MAX;
+    dagr__buf_free(&w->tev);
+    w->tev_n = 0;
+    break;
   default:
     fprintf(stderr, "dagr worker rank %d: unexpected message type %u\n", w->cfg.rank,
             h.magic_type & 0xffu);
@@ -1042,6 +1131,7 @@ int dagr__worker_serve(dagr__worker *w, int *exit_status) {
     if (rc) return rc;
     rc = flush(w);
     if (rc) return rc;
+    if (tracing(w)) tev_mem(w, 0);
     if (w->link->progress && w->link->progress(w->link->impl)) progressed = 1;
     /* An abandoned kernel never counts as finished (nor the tasks its thread holds after it). */
     if (w->ending && w->nfetches == 0 && (dagr__exec_pending(&w->exec) == 0 || w->nabandoned) &&
@@ -1075,6 +1165,7 @@ static void spill_cleanup(void *arg) {
 static void thread_init(int thread_index, int group, void *arg) {
   const dagr__worker *w = arg;
   (void)group;
+  tls_thread = (uint16_t)thread_index;
   if (w->cfg.placement) dagr__placement_bind_thread(w->cfg.placement, thread_index);
 }
 
@@ -1086,8 +1177,8 @@ int dagr__worker_create(const dagr__worker_cfg *cfg, dagr__wlink *link, dagr__st
   w->cfg = *cfg;
   w->link = link;
   w->store = store;
-  if (dagr__spill_init(&w->spill, NULL, cfg->job_token ? cfg->job_token : "0",
-                       cfg->rank) != DAGR_OK) {
+  if (dagr__spill_init(&w->spill, NULL, cfg->job_token ? cfg->job_token : "0", cfg->rank) !=
+      DAGR_OK) {
     free(w);
     return DAGR_EINVAL;
   }
@@ -1142,6 +1233,7 @@ void dagr__worker_destroy(dagr__worker *w) {
   (void)dagr__cleanup_unregister(spill_cleanup, &w->spill);
   dagr__spill_destroy(&w->spill);
   dagr__buf_free(&w->restored);
+  dagr__buf_free(&w->tev);
   free(w->obj);
   for (msgref *m = w->msgs, *next; m; m = next) {
     next = m->next;

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "obs/obs.h"
+#include "obs/progress.h"
 #include "runtime/registry.h"
 #include "runtime/signals.h"
 #include "scheduler/readyq.h"
@@ -52,7 +54,8 @@ static int ensure_cap(dagr__sched *s, size_t n) {
       grow((void **)&s->holders, c, 4) || grow((void **)&s->spec, c, 4) ||
       grow((void **)&s->grp, c, 1) || grow((void **)&s->ostore, c, 1) ||
       grow((void **)&s->readers, c, 4) || grow((void **)&s->sfull, c, 1) ||
-      grow((void **)&s->tresv, c, 8) || grow((void **)&s->tunk, c, 1))
+      grow((void **)&s->tresv, c, 8) || grow((void **)&s->tunk, c, 1) ||
+      grow((void **)&s->cpf, c, sizeof(float)))
     return DAGR_ENOMEM;
   s->cap = c;
   return DAGR_OK;
@@ -109,8 +112,18 @@ int dagr__sched_init(dagr__sched *s, dagr__slink *link, const int *threads,
   }
   free(hosts);
   if (s->nhosts < 1) s->nhosts = 1;
+  if (dagr__sched_sums_init(s, dagr__registry_count())) return DAGR_ENOMEM;
   return dagr__place_scratch_init(&s->pscratch, (size_t)s->ndom, (size_t)s->nworkers,
                                   (size_t)s->nhosts);
+}
+
+int dagr__sched_sums_init(dagr__sched *s, int nkernels) {
+  free(s->ktasks);
+  free(s->kus);
+  s->nkernels = nkernels > 0 ? nkernels : 1;
+  s->ktasks = calloc((size_t)s->nkernels, sizeof *s->ktasks);
+  s->kus = calloc((size_t)s->nkernels, sizeof *s->kus);
+  return s->ktasks && s->kus ? DAGR_OK : DAGR_ENOMEM;
 }
 
 static void free_run_arrays(dagr__sched *s) {
@@ -134,6 +147,7 @@ static void free_run_arrays(dagr__sched *s) {
   free(s->sfull);
   free(s->tresv);
   free(s->tunk);
+  free(s->cpf);
   free(s->hnodes);
   for (size_t i = 0; i < s->nshape_chunks; i++) free(s->shape_chunks[i]);
   free(s->shape_chunks);
@@ -152,6 +166,8 @@ void dagr__sched_destroy(dagr__sched *s) {
   free(s->touched);
   free(s->dom);
   free(s->kest);
+  free(s->ktasks);
+  free(s->kus);
   free(s->pin);
   dagr__place_scratch_free(&s->pscratch);
   free_run_arrays(s);
@@ -190,6 +206,26 @@ typedef struct run {
   size_t errlen;
   dagr_stats_t *st;
 } run;
+
+/* Driver callbacks (pretask at assignment, posttask at completion), on this thread. */
+static void call_task_cbs(const run *r, uint32_t i, int w, const dagr__done_view *d) {
+  const dagr__sched *s = r->s;
+  dagr_task_info_t info = {0};
+  info.key = dagr__graph_key(r->g, r->p->gid[i]);
+  info.kernel = dagr__registry_name(r->p->kernel[i]);
+  info.rank = s->w[w].rank;
+  info.thread = -1;
+  info.status = DAGR_OK;
+  if (d) {
+    info.seconds = 1e-6 * (double)d->exec_us;
+    info.nbytes = d->status == DAGR_OK ? d->nbytes : 0;
+    info.status = d->status;
+  }
+  for (int k = 0; k < s->ncbs; k++) {
+    void (*fn)(const dagr_task_info_t *, void *) = d ? s->cbs[k].posttask : s->cbs[k].pretask;
+    if (fn) fn(&info, s->cbs[k].arg);
+  }
+}
 
 static int send_to(dagr__sched *s, int w, dagr__buf *b, uint32_t *n) {
   if (dagr__msg_finish(b, *n)) return DAGR_ENOMEM;
@@ -416,6 +452,7 @@ static int encode(run *r, uint32_t i, int w) {
    * up to 1 MiB; about 5% of the noop throughput benchmark, nothing for real kernels). */
   const char *key = dagr__graph_key(r->g, p->gid[i]);
   uint32_t limit = gt->timeout_ms ? gt->timeout_ms : s->timeout_ms;
+  if (s->ncbs) call_task_cbs(r, i, w, NULL);
   if (dagr__enc_task_ext(&sw->out, i, p->kernel[i], s->grp[i], limit, key,
                          strnlen(key, DAGR__TASK_KEY_MAX), r->g->params + gt->param_off,
                          gt->param_len, nd))
@@ -784,6 +821,13 @@ static int on_done(run *r, int w, const dagr__done_view *d) {
   if (s->dom[sw->dom_base + s->grp[i]].load > 0) s->dom[sw->dom_base + s->grp[i]].load--;
   sw->avg_us = 0.9 * sw->avg_us + 0.1 * (double)d->exec_us;
   r->st->tasks++;
+  if (p->kernel[i] < s->nkernels) {
+    s->ktasks[p->kernel[i]]++;
+    s->kus[p->kernel[i]] += (double)d->exec_us;
+  }
+  sw->busy_us += (double)d->exec_us;
+  sw->ndone++;
+  if (s->ncbs) call_task_cbs(r, i, w, d);
   if (d->flags & DAGR__DONE_FETCH) {
     r->st->bytes_fetched += d->fetch_bytes;
     r->st->fetch_seconds += 1e-9 * (double)d->fetch_ns;
@@ -861,13 +905,19 @@ static int on_done(run *r, int w, const dagr__done_view *d) {
       dagr__rq_set(&r->rq, c);
     }
   }
+  /* Completions arrive in a topological order: every input's chain is known by now. */
+  float chain = 0;
   for (uint32_t e = p->dep_off[i]; e < p->dep_off[i + 1]; e++) {
     uint32_t dep = p->deps[e];
+    if (s->cpf[dep] > chain) chain = s->cpf[dep];
     if (--s->cons_left[dep] == 0) {
       int rc = release(r, dep);
       if (rc) return rc;
     }
   }
+  s->cpf[i] = chain + (float)d->exec_us;
+  if (s->cpf[i] > s->cp_us) s->cp_us = s->cpf[i];
+  s->ndone++;
   if (s->state[i] & TARGET_BIT) r->targets_left--;
   return DAGR_OK;
 }
@@ -933,7 +983,7 @@ static int handle(run *r, int w, void *msg, size_t len) {
 }
 
 /* Tells every worker the run is over and waits until all have dropped its objects. */
-static int end_run(dagr__sched *s) {
+static int end_run(dagr__sched *s, const dagr__obs_runview *rv) {
   int rc = DAGR_OK;
   int waiting = 0;
   /* Every worker must hear RUN_END, even if telling one of them failed. */
@@ -968,9 +1018,16 @@ static int end_run(dagr__sched *s) {
     if (prc) return prc;
     idle = 0;
     dagr__msg_hdr h;
-    if (dagr__msg_check(msg, len, &h, NULL, 0) == DAGR_OK &&
-        (h.magic_type & 0xffu) == DAGR__MSG_RUN_ENDED && h.run == s->run)
-      waiting--;
+    if (dagr__msg_check(msg, len, &h, NULL, 0) == DAGR_OK && h.run == s->run) {
+      uint32_t type = h.magic_type & 0xffu;
+      if (type == DAGR__MSG_RUN_ENDED) waiting--;
+      /* The run's trace events come just before RUN_ENDED; a failure to keep them loses the
+       * events, not the run. */
+      if (type == DAGR__MSG_TRACE && s->obs && rv &&
+          dagr__msg_validate(msg, len, NULL, 0) == DAGR_OK)
+        (void)dagr__obs_add_events(s->obs, rv, w, s->clock_offset_ns ? s->clock_offset_ns[w] : 0,
+                                   msg, len);
+    }
     free(msg);
   }
   return rc;
@@ -1080,6 +1137,26 @@ int dagr__sched_run(dagr__sched *s, const dagr_graph_t *g, const dagr__plan *p,
   }
   s->any_spilled = 0;
   s->inflight_total = 0;
+  s->cp_us = 0;
+  s->ndone = 0;
+  memset(s->cpf, 0, (size_t)n * sizeof *s->cpf);
+  for (int k = 0; k < s->nkernels; k++) {
+    s->ktasks[k] = 0;
+    s->kus[k] = 0;
+  }
+  for (int w = 0; w < s->nworkers; w++) {
+    s->w[w].busy_us = 0;
+    s->w[w].ndone = 0;
+  }
+  /* Trace events: asked for before the first ASSIGN, which the worker sees after this. */
+  for (int w = 0; w < s->nworkers && s->obs && rc == DAGR_OK; w++) {
+    dagr__buf b = {0};
+    uint32_t zero = 0;
+    rc = dagr__msg_begin(&b, DAGR__MSG_TRACE_ON, s->run, 0);
+    if (!rc) rc = send_to(s, w, &b, &zero);
+    dagr__buf_free(&b);
+  }
+  if (s->progress) dagr__progress_start(s->progress, n);
 
   unsigned idle = 0;
   while (rc == DAGR_OK && r.targets_left > 0) {
@@ -1111,7 +1188,10 @@ int dagr__sched_run(dagr__sched *s, const dagr_graph_t *g, const dagr__plan *p,
     } else if (rc == DAGR_OK) {
       s->link->idle(s->link->impl, ++idle);
     }
+    if (s->progress)
+      dagr__progress_tick(s->progress, s->ndone, st->bytes_fetched, st->bytes_spilled);
   }
+  if (s->progress) dagr__progress_end(s->progress, s->ndone, st->bytes_fetched, st->bytes_spilled);
   if (rc == DAGR_OK) rc = gather(&r, results);
   if (rc == DAGR_ENOMEM && err && !err[0]) dagr__errf(err, errlen, rc, "out of memory in run");
   /* Free rank 0's copies of small objects still held. */
@@ -1121,7 +1201,8 @@ int dagr__sched_run(dagr__sched *s, const dagr_graph_t *g, const dagr__plan *p,
   for (int w = 0; w < s->nworkers; w++)
     if (s->w[w].peak > st->store_peak) st->store_peak = s->w[w].peak;
   /* After a stop signal the workers may be gone already: waiting for them could hang. */
-  int erc = dagr__stop_signal() ? DAGR_OK : end_run(s);
+  dagr__obs_runview rv = {p, g, s->onbytes, s->obs_run};
+  int erc = dagr__stop_signal() ? DAGR_OK : end_run(s, &rv);
   if (rc == DAGR_OK && erc) {
     rc = erc;
     dagr__errf(err, errlen, rc, "ending the run on the workers failed: %s", dagr_strerror(rc));

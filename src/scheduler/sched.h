@@ -27,8 +27,10 @@ typedef struct dagr__sched_worker {
   size_t lru_head, lru_n, lru_cap;
   uint32_t inflight; /* assigned, not yet reported */
   uint32_t limit;
-  double avg_us; /* moving average of task run time */
-  dagr__buf out; /* pending ASSIGN batch */
+  double avg_us;  /* moving average of task run time */
+  double busy_us; /* this run: sum of its tasks' run times */
+  uint64_t ndone; /* this run: completions on it */
+  dagr__buf out;  /* pending ASSIGN batch */
   uint32_t out_n;
   dagr__buf rel; /* pending RELEASE batch */
   uint32_t rel_n;
@@ -91,6 +93,21 @@ typedef struct dagr__sched {
   int64_t **shape_chunks;
   size_t nshape_chunks, shape_used;
   uint32_t *spec; /* worklist for assigning dependents ahead of their inputs */
+
+  /* Observability, set by the runtime (observe.c); everything off when NULL/0. */
+  struct dagr__obs *obs; /* detail record: the workers' trace events are asked for and filed */
+  uint32_t obs_run;      /* this run's index in obs->runs */
+  const int64_t *clock_offset_ns;  /* per worker, or NULL (one clock) */
+  struct dagr__progress *progress; /* the progress bar */
+  const dagr_callbacks_t *cbs;     /* driver callbacks: pretask/posttask are called here */
+  int ncbs;
+  /* This run's sums (dagr_summary_t): per kernel id, and the critical path. */
+  int nkernels;
+  uint64_t *ktasks;
+  double *kus;
+  float *cpf;     /* per task: run time (us) of the longest chain ending with it */
+  double cp_us;   /* the longest of them */
+  uint64_t ndone; /* tasks done */
 } dagr__sched;
 
 /* Sets up the scheduler for a link. Errors: DAGR_ENOMEM. */
@@ -100,6 +117,8 @@ int dagr__sched_init(dagr__sched *s, dagr__slink *link, const int *threads,
                      const dagr__worker_desc *workers, size_t inline_bytes, uint32_t batch_tasks,
                      uint32_t queue_tasks, int pin_ranks);
 void dagr__sched_destroy(dagr__sched *s);
+/* Sizes the per-kernel sums for the registered kernels. Errors: DAGR_ENOMEM. */
+int dagr__sched_sums_init(dagr__sched *s, int nkernels);
 
 /* Runs plan (validated, culled, ordered) of graph g and fills results for plan->targets.
  * Errors: DAGR_EKERNEL (message names key, kernel, rank, kernel message), DAGR_EINVAL (a task

@@ -19,6 +19,9 @@ typedef struct dagr__boot {
   size_t store_bytes;
   int *worker_threads;        /* rank 0: per worker (malloc'd, freed by the transport) */
   dagr__worker_desc *workers; /* rank 0: per worker (malloc'd, freed by the transport) */
+  /* rank 0: per worker, its monotonic clock minus rank 0's (ns), estimated at start; NULL in
+   * a single process (one clock). Puts the workers' trace events on rank 0's clock. */
+  const int64_t *clock_offset_ns;
   /* Set by the caller before booting: where this rank's placement plan goes (the transport
    * computes the rank's index among the workers of its host and asks for the plan). */
   dagr__placement *placement;

@@ -241,6 +241,7 @@ int dagr__local_start(const dagr_config_t *cfg, dagr__local **out, dagr__slink *
   for (int g = 0; g < l->desc.ngroups; g++)
     l->desc.group_threads[g] = l->desc.ngroups == 1 ? l->threads : pl->group_threads[g];
   l->desc.store_bytes = l->arena_bytes;
+  memcpy(l->desc.hostname, b->host, sizeof l->desc.hostname - 1); /* truncated: for reports */
   b->workers = &l->desc;
   *slink = &l->slink;
   *out = l;

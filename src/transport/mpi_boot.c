@@ -60,7 +60,10 @@ typedef struct winfo {
   uint64_t store;
   uint64_t host;
   int group_threads[DAGR__MAX_GROUPS];
+  char hostname[64];
 } winfo;
+
+static void clock_sync(dagr__mpi *m);
 
 int dagr__mpi_boot(int *argc, char ***argv, const dagr_config_t *cfg, dagr__boot *b,
                    dagr__mpi **out, char *err, size_t errlen) {
@@ -139,6 +142,7 @@ int dagr__mpi_boot(int *argc, char ***argv, const dagr_config_t *cfg, dagr__boot
   winfo mine;
   memset(&mine, 0, sizeof mine);
   mine.host = dagr__fnv1a(DAGR__FNV_INIT, b->host, strlen(b->host));
+  memcpy(mine.hostname, b->host, sizeof mine.hostname - 1); /* truncated: for reports */
   if (is_worker) {
     const dagr__placement *pl = b->placement;
     mine.ngroups = pl->ngroups;
@@ -197,6 +201,14 @@ int dagr__mpi_boot(int *argc, char ***argv, const dagr_config_t *cfg, dagr__boot
   }
   MPI_Gather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, 0, MPI_COMM_WORLD);
   if (m->rank == 0) {
+    m->clock_offset_ns = calloc((size_t)m->size, sizeof *m->clock_offset_ns);
+    if (!m->clock_offset_ns) {
+      free(all);
+      return DAGR_ENOMEM;
+    }
+  }
+  clock_sync(m);
+  if (m->rank == 0) {
     for (int r = 1; r < m->size; r++) {
       dagr__worker_desc *d = &m->workers[r - 1];
       m->worker_threads[r - 1] = all[r].threads;
@@ -204,18 +216,50 @@ int dagr__mpi_boot(int *argc, char ***argv, const dagr_config_t *cfg, dagr__boot
       d->ngroups = all[r].ngroups >= 1 && all[r].ngroups <= DAGR__MAX_GROUPS ? all[r].ngroups : 1;
       d->host = all[r].host;
       d->store_bytes = all[r].store;
+      memcpy(d->hostname, all[r].hostname, sizeof d->hostname);
+      d->hostname[sizeof d->hostname - 1] = '\0';
       for (int g = 0; g < d->ngroups; g++) d->group_threads[g] = all[r].group_threads[g];
       if (d->ngroups == 1) d->group_threads[0] = d->threads;
     }
     free(all);
     b->worker_threads = m->worker_threads;
     b->workers = m->workers;
+    b->clock_offset_ns = m->clock_offset_ns;
     dagr__mpi_sched_link_init(m);
   } else {
     dagr__mpi_worker_link_init(m);
   }
   *out = m;
   return DAGR_OK;
+}
+
+/* Estimates each worker's clock offset from rank 0's (Cristian's method: of a few round trips,
+ * the shortest bounds the error by half its time), so that trace events of all ranks share one
+ * time line. Ranks on one host share the clock and come out near 0. */
+static void clock_sync(dagr__mpi *m) {
+  enum { ROUNDS = 8 };
+  if (m->rank != 0) {
+    for (int k = 0; k < ROUNDS; k++) {
+      uint64_t t;
+      MPI_Recv(&t, 1, MPI_UINT64_T, 0, DAGR__TAG_CLOCK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      t = dagr__now_ns();
+      MPI_Send(&t, 1, MPI_UINT64_T, 0, DAGR__TAG_CLOCK, MPI_COMM_WORLD);
+    }
+    return;
+  }
+  for (int r = 1; r < m->size; r++) {
+    uint64_t best = UINT64_MAX;
+    for (int k = 0; k < ROUNDS; k++) {
+      uint64_t t0 = dagr__now_ns(), tw;
+      MPI_Send(&t0, 1, MPI_UINT64_T, r, DAGR__TAG_CLOCK, MPI_COMM_WORLD);
+      MPI_Recv(&tw, 1, MPI_UINT64_T, r, DAGR__TAG_CLOCK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      uint64_t t1 = dagr__now_ns();
+      if (t1 - t0 < best) {
+        best = t1 - t0;
+        m->clock_offset_ns[r - 1] = (int64_t)tw - (int64_t)(t0 + (t1 - t0) / 2);
+      }
+    }
+  }
 }
 
 dagr__slink *dagr__mpi_slink(dagr__mpi *m) {
@@ -346,6 +390,7 @@ int dagr__mpi_finalize(dagr__mpi *m) {
   }
   free(m->sends);
   free(m->worker_threads);
+  free(m->clock_offset_ns);
   free(m->workers);
   free(m);
   int rc = MPI_Finalize();

@@ -10,6 +10,7 @@
 #include "transport/boot.h"
 
 #define DAGR__TAG_PROTO 7
+#define DAGR__TAG_CLOCK 8 /* clock-offset estimation at start */
 /* MPI counts are ints: large objects move in pieces of this size. */
 #define DAGR__RMA_PIECE ((size_t)1 << 30)
 
@@ -28,6 +29,7 @@ struct dagr__mpi {
   dagr__slink slink;
   dagr__wlink wlink;
   int *worker_threads;
+  int64_t *clock_offset_ns; /* rank 0: per worker */
   dagr__worker_desc *workers;
   char err[DAGR__ERRLEN];
 };

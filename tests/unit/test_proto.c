@@ -949,8 +949,8 @@ static void test_msg_check_header(void) {
   /* Every type byte: only the defined types pass. */
   int wrong = 0;
   for (unsigned ty = 0; ty < 256; ty++) {
-    int known = (ty >= DAGR__MSG_ASSIGN && ty <= DAGR__MSG_RESTORE) ||
-                (ty >= DAGR__MSG_DONE && ty <= DAGR__MSG_FAULT);
+    int known = (ty >= DAGR__MSG_ASSIGN && ty <= DAGR__MSG_TRACE_ON) ||
+                (ty >= DAGR__MSG_DONE && ty <= DAGR__MSG_TRACE);
     unsigned char *c = exact_copy(msg, len);
     poke(c, offsetof(dagr__msg_hdr, magic_type), DAGR__MSG_MAGIC | ty, 4);
     err[0] = '\0';
@@ -1548,6 +1548,58 @@ static void test_done_corruptions(void) {
   free(msg);
 }
 
+/* TRACE: events round trip; a bad type, a slice ending before it starts, a truncated record or
+ * trailing bytes are rejected. */
+static void test_trace_events(void) {
+  dagr__buf b = {0};
+  CU_EXPECT_INT(dagr__msg_begin(&b, DAGR__MSG_TRACE, 7, 0), DAGR_OK);
+  dagr__tev in[5] = {{10, 20, 0, 1, 3, DAGR__TEV_TASK, 0},
+                     {30, 45, 4096, 2, 1, DAGR__TEV_XFER, 0},
+                     {50, 60, 8192, 3, 0, DAGR__TEV_SPILL, 0},
+                     {70, 90, 8192, 3, 0, DAGR__TEV_RESTORE, 0},
+                     {95, 95, 123456, 0, 0, DAGR__TEV_MEM, 0}};
+  for (int i = 0; i < 5; i++) CU_EXPECT_INT(dagr__enc_tev(&b, &in[i]), DAGR_OK);
+  CU_EXPECT_INT(dagr__msg_finish(&b, 5), DAGR_OK);
+  char err[256];
+  CU_EXPECT_INT(dagr__msg_validate(b.p, b.len, err, sizeof err), DAGR_OK);
+  size_t pos = sizeof(dagr__msg_hdr);
+  for (int i = 0; i < 5; i++) {
+    dagr__tev e;
+    CU_EXPECT_INT(dagr__dec_tev(b.p, b.len, &pos, &e), DAGR_OK);
+    CU_ASSERT(memcmp(&e, &in[i], sizeof e) == 0);
+  }
+  CU_EXPECT_INT(pos, b.len);
+  size_t first = sizeof(dagr__msg_hdr);
+  /* A type out of range. */
+  unsigned char *c = exact_copy(b.p, b.len);
+  c[first + offsetof(dagr__tev, type)] = 9;
+  CU_EXPECT_INT(dagr__msg_validate(c, b.len, err, sizeof err), DAGR_EPROTO);
+  free(c);
+  /* Ends before it starts. */
+  c = exact_copy(b.p, b.len);
+  uint64_t early = 5;
+  memcpy(c + first + offsetof(dagr__tev, t1), &early, 8);
+  CU_EXPECT_INT(dagr__msg_validate(c, b.len, err, sizeof err), DAGR_EPROTO);
+  free(c);
+  /* One record more than there is. */
+  c = exact_copy(b.p, b.len);
+  uint32_t six = 6;
+  memcpy(c + offsetof(dagr__msg_hdr, count), &six, 4);
+  CU_EXPECT_INT(dagr__msg_validate(c, b.len, err, sizeof err), DAGR_EPROTO);
+  /* One fewer: the last record is trailing bytes. */
+  uint32_t four = 4;
+  memcpy(c + offsetof(dagr__msg_hdr, count), &four, 4);
+  CU_EXPECT_INT(dagr__msg_validate(c, b.len, err, sizeof err), DAGR_EPROTO);
+  free(c);
+  /* TRACE_ON is a control message without records. */
+  dagr__buf on = {0};
+  CU_EXPECT_INT(dagr__msg_begin(&on, DAGR__MSG_TRACE_ON, 7, 0), DAGR_OK);
+  CU_EXPECT_INT(dagr__msg_finish(&on, 0), DAGR_OK);
+  CU_EXPECT_INT(dagr__msg_validate(on.p, on.len, err, sizeof err), DAGR_OK);
+  dagr__buf_free(&on);
+  dagr__buf_free(&b);
+}
+
 static void test_trailing_and_counts(void) {
   char err[256];
   size_t len, tlen;
@@ -1631,6 +1683,7 @@ int main(void) {
       {"targeted ASSIGN corruptions rejected", test_assign_corruptions},
       {"targeted DONE corruptions rejected", test_done_corruptions},
       {"trailing bytes and wrong counts rejected", test_trailing_and_counts},
+      {"TRACE events round trip and bad ones rejected", test_trace_events},
       {NULL, NULL},
   };
   return cu_run_suite("proto", tests);
