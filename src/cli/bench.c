@@ -205,6 +205,60 @@ static int task_bench(dagr_ctx_t *ctx, const char *name, const opts *o) {
   return 0;
 }
 
+/* The throughput graph run with tracing off and on alternately in one process (the order
+ * flips every repetition, so drift on a shared machine hits both alike): what the Chrome trace
+ * costs a scheduler-bound run. The trace file goes to a temporary name and is discarded (tracing
+ * is turned off again before the end, so nothing is written). */
+static int tracing_bench(dagr_ctx_t *ctx, const opts *o) {
+  dagr_graph_t *g;
+  char root[64], path[4096];
+  const char *tmp = getenv("TMPDIR");
+  snprintf(path, sizeof path, "%s/dagr-bench-trace-%d.json", tmp && *tmp ? tmp : "/tmp",
+           (int)getpid());
+  if (dagr_graph_create(&g)) return 1;
+  if (build_throughput(g, o->tasks, o->width, root, sizeof root)) {
+    dagr_graph_free(g);
+    return 1;
+  }
+  double *off = calloc((size_t)o->reps, sizeof *off), *on = calloc((size_t)o->reps, sizeof *on);
+  const char *keys[1] = {root};
+  int rc = off && on ? 0 : 1;
+  for (int r = 0; r < o->reps && !rc; r++) {
+    for (int k = 0; k < 2 && !rc; k++) {
+      int traced = (r + k) % 2;
+      rc = dagr_set_trace(ctx, traced ? path : NULL);
+      dagr_result_t res;
+      double t = now();
+      if (!rc) rc = dagr_get(ctx, g, keys, 1, &res);
+      (traced ? on : off)[r] = now() - t;
+      if (rc) {
+        fprintf(stderr, "dagr bench tracing: %s\n", dagr_last_error(ctx));
+        break;
+      }
+      int64_t v = -1;
+      dagr_result_int64(&res, &v);
+      dagr_result_release(&res);
+      if (v != 0) {
+        fprintf(stderr, "dagr bench tracing: wrong result %lld\n", (long long)v);
+        rc = 1;
+      }
+    }
+  }
+  (void)dagr_set_trace(ctx, NULL);
+  if (!rc) {
+    size_t ntasks = dagr_graph_size(g);
+    double m_off = median(off, o->reps), m_on = median(on, o->reps);
+    printf("bench=tracing tasks=%zu ranks=%d workers=%d reps=%d seconds_off=%.4f "
+           "seconds_on=%.4f tasks_per_s_off=%.0f tasks_per_s_on=%.0f overhead_pct=%.1f\n",
+           ntasks, dagr_nranks(ctx), dagr_nworkers(ctx), o->reps, m_off, m_on,
+           (double)ntasks / m_off, (double)ntasks / m_on, 100.0 * (m_on - m_off) / m_off);
+  }
+  free(off);
+  free(on);
+  dagr_graph_free(g);
+  return rc ? 1 : 0;
+}
+
 /* One worker produces a B-byte object, another consumes it: the consumer's pull time. */
 static int transfer_bench(dagr_ctx_t *ctx, const opts *o) {
   if (dagr_nworkers(ctx) < 2) {
@@ -822,8 +876,8 @@ static int stencil_bench(dagr_ctx_t *ctx, const opts *o) {
 
 int dagr_cli_bench(dagr_ctx_t *ctx, int argc, char **argv) {
   if (argc < 1) {
-    fprintf(stderr, "usage: dagr bench throughput|chain|transfer|h5sum|xxt_mean|matmul|h5write|"
-                    "stencil|numa [options]\n");
+    fprintf(stderr, "usage: dagr bench throughput|chain|tracing|transfer|h5sum|xxt_mean|matmul|"
+                    "h5write|stencil|numa [options]\n");
     return 2;
   }
   const char *name = argv[0];
@@ -836,14 +890,15 @@ int dagr_cli_bench(dagr_ctx_t *ctx, int argc, char **argv) {
   }
   if (!strcmp(name, "throughput") || !strcmp(name, "chain")) return task_bench(ctx, name, &o);
   if (!strcmp(name, "transfer")) return transfer_bench(ctx, &o);
+  if (!strcmp(name, "tracing")) return tracing_bench(ctx, &o);
   if (!strcmp(name, "h5sum")) return h5sum_bench(ctx, &o);
   if (!strcmp(name, "xxt_mean") || !strcmp(name, "matmul")) return random_bench(ctx, name, &o);
   if (!strcmp(name, "h5write")) return h5write_bench(ctx, &o);
   if (!strcmp(name, "stencil")) return stencil_bench(ctx, &o);
   if (!strcmp(name, "numa")) return numa_bench(ctx, &o);
   fprintf(stderr,
-          "dagr bench: unknown benchmark '%s' (throughput, chain, transfer, h5sum, xxt_mean, "
-          "matmul, h5write, stencil, numa)\n",
+          "dagr bench: unknown benchmark '%s' (throughput, chain, tracing, transfer, h5sum, "
+          "xxt_mean, matmul, h5write, stencil, numa)\n",
           name);
   return 2;
 }

@@ -21,6 +21,7 @@ static void usage(FILE *out) {
       "                             evaluate a NumPy-like expression over HDF5 datasets\n"
       "  bench throughput [--tasks N] [--width W] [--reps R]\n"
       "  bench chain [--tasks N] [--reps R]\n"
+      "  bench tracing [--tasks N] [--reps R]  throughput with the trace off and on\n"
       "  bench transfer [--bytes B] [--reps R]\n"
       "  bench h5sum FILE:/x | xxt_mean | matmul | h5write | stencil | numa [--n N] [--chunk C]\n"
       "        [--iters I] [--reps R]  array workloads (see README)\n"

@@ -70,6 +70,7 @@ int dagr_graph_create(dagr_graph_t **graph) {
 
 void dagr_graph_free(dagr_graph_t *graph) {
   if (!graph) return;
+  if (graph->on_free) graph->on_free(graph->on_free_arg, graph);
   for (uint32_t i = 0; i < graph->nknames; i++) free(graph->knames[i]);
   free(graph->knames);
   free(graph->tasks);

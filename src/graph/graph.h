@@ -51,6 +51,11 @@ struct dagr_graph {
 
   int err; /* first construction error (duplicate key), DAGR_OK if none */
   char errmsg[DAGR__ERRLEN];
+
+  /* An observer of its keys (a trace recorder, obs.c), called before the graph is freed: the
+   * recorder names a run's events from the graph it ran, copying the keys only then. */
+  void (*on_free)(void *arg, const dagr_graph_t *g);
+  void *on_free_arg;
 };
 
 /* Looks a key up: DAGR_OK and *id, or DAGR_ENOKEY. */

@@ -69,6 +69,7 @@ typedef struct dagr__obs_run {
   uint64_t bytes_spilled; /* written to spill files */
   double critical_path_s; /* longest dependency chain, by task run times */
   int status;             /* the dagr_get's status */
+  uint32_t sched_run;     /* the scheduler's run id (in the workers' messages) */
 } dagr__obs_run;
 
 typedef struct dagr__obs_worker {
@@ -115,17 +116,45 @@ typedef struct dagr__obs {
 
   char *strings; /* NUL-terminated keys, referenced by offset */
   size_t strings_len, strings_cap;
+
+  /* Workers' TRACE messages as received, filed into the arrays above by dagr__obs_flush: filing
+   * costs rank 0 time that a run short of scheduler time cannot spare, so it waits for the end
+   * of the session. Each run leaves what its events need to be named (its snapshot). */
+  struct dagr__obs_pending *pend;
+  size_t npend, cap_pend;
+  struct dagr__obs_snap *snaps; /* per run index; cap_snaps entries */
+  size_t cap_snaps;
+  struct dagr__obs_graph *graphs;
+  size_t ngraphs, cap_graphs;
 } dagr__obs;
 
-/* What the recorder needs from the scheduler to name a run's events: its plan and graph (task
- * keys, kernels, dependencies) and each object's size in bytes (plan id indexed). */
+typedef struct dagr__obs_pending {
+  void *msg;
+  size_t len;
+  uint32_t run; /* the scheduler's run id */
+  int32_t worker;
+  int64_t offset_ns; /* the worker's clock minus rank 0's */
+} dagr__obs_pending;
+
+/* What names a run's plan ids: each one's graph id and kernel (taken over from its plan) and the
+ * graph it ran (an index in graphs). */
+typedef struct dagr__obs_snap {
+  uint32_t n;
+  uint32_t *gid;
+  uint16_t *kernel;
+  int32_t graph;
+} dagr__obs_snap;
+
+/* A graph some run came from. Its keys are copied into strings only when it is freed (or at the
+ * end of the session): a graph run many times is copied once, and never during a run. */
+typedef struct dagr__obs_graph {
+  const dagr_graph_t *g; /* while alive */
+  int alive;
+  uint32_t ngids;
+  uint32_t *keyoff; /* per graph id once captured */
+} dagr__obs_graph;
+
 struct dagr__plan;
-typedef struct dagr__obs_runview {
-  const struct dagr__plan *plan;
-  const dagr_graph_t *graph;
-  const uint64_t *onbytes;
-  uint32_t run; /* index in o->runs */
-} dagr__obs_runview;
 
 /* Sets up an empty record for a session: nworkers workers described by workers[] (ranks 1..n
  * in an MPI run, or rank 0 alone: rank0_is_worker), nkernels registered kernels. Errors:
@@ -138,10 +167,17 @@ void dagr__obs_free(dagr__obs *o);
 double dagr__obs_now_us(const dagr__obs *o);
 /* Starts a run record; *index receives its index. Errors: DAGR_ENOMEM. */
 int dagr__obs_run_begin(dagr__obs *o, uint32_t *index);
-/* Adds one TRACE message (validated) of worker w, whose clock is offset_ns ahead of rank 0's.
- * Errors: DAGR_ENOMEM (the events recorded so far stay). */
-int dagr__obs_add_events(dagr__obs *o, const dagr__obs_runview *rv, int w, int64_t offset_ns,
-                         const void *msg, size_t len);
+/* Keeps one TRACE message of worker w for the scheduler's run sched_run (taking msg: it is freed
+ * here on failure). Errors: DAGR_ENOMEM. */
+int dagr__obs_stash(dagr__obs *o, uint32_t sched_run, int w, int64_t offset_ns, void *msg,
+                    size_t len);
+/* Records what run's events need to be named later: takes plan's gid and kernel arrays (the
+ * plan is freed as usual afterwards) and watches graph until it is freed. Call at the end of the
+ * run. Errors: DAGR_ENOMEM (the run's events will be unnamed). */
+int dagr__obs_snapshot(dagr__obs *o, uint32_t run, struct dagr__plan *plan, dagr_graph_t *graph);
+/* Files every kept message into the arrays (slices, transfers, spills, store samples) and frees
+ * them; malformed records are skipped. Errors: DAGR_ENOMEM (what was filed stays). */
+int dagr__obs_flush(dagr__obs *o);
 
 /* Writes o as a Chrome trace-event JSON file (trace_json.c). Errors: DAGR_EIO (the message,
  * naming the file, is in err). The file appears under its name only when complete. */

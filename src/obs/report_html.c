@@ -1,5 +1,4 @@
-/* report_html.c: the self-contained HTML performance report of a session (DAGR_REPORT): task
- * stream, utilisation, store use, transfers, kernels, run facts. */
+/* report_html.c: the self-contained HTML performance report of a session (DAGR_REPORT). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -16,7 +15,9 @@
 #define AGG_CELLS       120000 /* rows x time columns of the aggregated stream */
 #define AGG_MAX_BINS    1500
 #define AGG_MIN_BINS    64
-#define MAX_THREAD_ROWS 256 /* more and the stream has one row per worker */
+#define MAX_THREAD_ROWS 256     /* more and the stream has one row per worker */
+#define MAX_ROWS        512     /* more and the stream has no transfer rows */
+#define EXACT_BYTES     4000000 /* estimated size of the stream drawn one by one */
 #define UTIL_BINS       300
 #define MEM_CELLS       300000 /* workers x time columns of the store-use chart */
 #define MEM_MAX_BINS    1500
@@ -27,7 +28,7 @@
 #define MAX_RUN_ROWS    50
 #define MAX_MATRIX      32
 #define MAX_WORKER_ROWS 32
-#define MAX_LINES       10 /* workers drawn as their own line; more get a min-max band */
+#define MAX_LINES       10 /* workers drawn as their own line; more are summarised by a band */
 #define MAX_RUN_MARKS   500
 
 /* SVG geometry, in viewBox units (the SVGs scale to the page width). */
@@ -66,7 +67,7 @@ typedef struct rep {
   int *wthreads; /* threads of worker w: declared, or more if events name more */
   int *row0;     /* its first stream row */
   int *iorow;    /* its transfer / spill row, -1 if it has none */
-  int nrows, merged, rh, top;
+  int nrows, merged, rh, top, io_hidden;
   size_t nslices_ok, nxfers_ok, nios_ok, nmems_ok;
   int has_xfer, has_spill, has_restore;
   /* totals */
@@ -310,11 +311,17 @@ static const char *wcolor(int w) {
 
 /* --- validity of records (the writer must survive any input) ------------------------------- */
 
+/* A usable time: finite and within 30 years of dagr_init, so that differences of times stay
+ * finite and convert to pixel columns without overflow. */
+static int tok(double t) {
+  return isfinite(t) && fabs(t) < 1e15;
+}
+
 static int slice_ok(const rep *r, const dagr__obs_slice *s) {
-  return s->worker >= 0 && s->worker < r->nw && isfinite(s->ts);
+  return s->worker >= 0 && s->worker < r->nw && tok(s->ts);
 }
 static double dur_of(double d) {
-  return isfinite(d) && d > 0 ? d : 0;
+  return isfinite(d) && d > 0 ? (d < 1e15 ? d : 1e15) : 0;
 }
 static int wk_ok(const rep *r, int32_t w) {
   return w >= 0 && w < r->nw;
@@ -323,8 +330,8 @@ static int wk_ok(const rep *r, int32_t w) {
 /* --- preparation --------------------------------------------------------------------------- */
 
 static void extend(rep *r, double t0, double t1) {
-  if (!isfinite(t0)) return;
-  if (!isfinite(t1) || t1 < t0) t1 = t0;
+  if (!tok(t0)) return;
+  if (!(t1 >= t0)) t1 = t0;
   if (!r->has_time) {
     r->t_lo = t0;
     r->t_hi = t1;
@@ -335,13 +342,18 @@ static void extend(rep *r, double t0, double t1) {
   if (t1 > r->t_hi) r->t_hi = t1;
 }
 
-static const rep *sort_rep; /* for the qsort comparator (one writer at a time) */
+typedef struct kord {
+  double sec;
+  uint64_t tasks;
+  int id;
+} kord;
 
+/* Most time first, then most tasks, then kernel id: a stable colour for each kernel. */
 static int by_kernel_time(const void *a, const void *b) {
-  const kstat *x = &sort_rep->ks[*(const int *)a], *y = &sort_rep->ks[*(const int *)b];
+  const kord *x = a, *y = b;
   if (x->sec != y->sec) return x->sec > y->sec ? -1 : 1;
   if (x->tasks != y->tasks) return x->tasks > y->tasks ? -1 : 1;
-  return *(const int *)a - *(const int *)b;
+  return x->id - y->id;
 }
 
 static int prepare(rep *r) {
@@ -359,14 +371,14 @@ static int prepare(rep *r) {
       r->nslices_ok++;
     }
   for (size_t i = 0; o->xfers && i < o->nxfers; i++)
-    if (wk_ok(r, o->xfers[i].dst) && isfinite(o->xfers[i].ts)) {
+    if (wk_ok(r, o->xfers[i].dst) && tok(o->xfers[i].ts)) {
       extend(r, o->xfers[i].ts, o->xfers[i].ts + dur_of(o->xfers[i].dur));
       r->nxfers_ok++;
       r->has_xfer = 1;
       r->xfer_bytes += o->xfers[i].bytes;
     }
   for (size_t i = 0; o->ios && i < o->nios; i++)
-    if (wk_ok(r, o->ios[i].worker) && isfinite(o->ios[i].ts)) {
+    if (wk_ok(r, o->ios[i].worker) && tok(o->ios[i].ts)) {
       extend(r, o->ios[i].ts, o->ios[i].ts + dur_of(o->ios[i].dur));
       r->nios_ok++;
       if (o->ios[i].kind == DAGR__OBS_RESTORE) {
@@ -376,7 +388,7 @@ static int prepare(rep *r) {
         r->has_spill = 1;
     }
   for (size_t i = 0; o->mems && i < o->nmems; i++)
-    if (wk_ok(r, o->mems[i].worker) && isfinite(o->mems[i].ts)) {
+    if (wk_ok(r, o->mems[i].worker) && tok(o->mems[i].ts)) {
       extend(r, o->mems[i].ts, o->mems[i].ts);
       r->nmems_ok++;
       if (o->mems[i].bytes > r->peak_mem) r->peak_mem = o->mems[i].bytes;
@@ -419,9 +431,13 @@ static int prepare(rep *r) {
     r->ksec += r->ks[k].sec;
   }
   free(seen);
-  sort_rep = r;
-  qsort(r->korder, (size_t)r->nkused, sizeof *r->korder, by_kernel_time);
-  sort_rep = NULL;
+  kord *ko = malloc(((size_t)r->nkused + 1) * sizeof *ko);
+  if (!ko) return DAGR_ENOMEM;
+  for (int i = 0; i < r->nkused; i++)
+    ko[i] = (kord){r->ks[r->korder[i]].sec, r->ks[r->korder[i]].tasks, r->korder[i]};
+  qsort(ko, (size_t)r->nkused, sizeof *ko, by_kernel_time);
+  for (int i = 0; i < r->nkused; i++) r->korder[i] = ko[i].id;
+  free(ko);
   r->colors = malloc(((size_t)r->nkused + 3) * sizeof *r->colors);
   if (!r->colors) return DAGR_ENOMEM;
   for (int i = 0; i < r->nkused; i++) {
@@ -455,6 +471,13 @@ static int prepare(rep *r) {
     r->threads_total += o->workers[w].threads > 0 ? o->workers[w].threads : 0;
   }
   r->merged = thread_rows > MAX_THREAD_ROWS;
+  /* Transfer rows too, unless there are so many rows that they would crowd out the tasks. */
+  long long rows = r->merged ? (long long)nw : thread_rows;
+  for (size_t w = 0; w < nw; w++) rows += r->iorow[w] >= 0;
+  if (rows > MAX_ROWS) {
+    for (size_t w = 0; w < nw; w++)
+      if (r->iorow[w] >= 0) r->io_hidden = 1, r->iorow[w] = -1;
+  }
   int row = 0;
   for (size_t w = 0; w < nw; w++) {
     r->row0[w] = row;
@@ -463,7 +486,7 @@ static int prepare(rep *r) {
   }
   r->nrows = row;
   int rh = row ? 640 / row : 20;
-  r->rh = rh < 2 ? 2 : rh > 20 ? 20 : rh;
+  r->rh = rh < 1 ? 1 : rh > 20 ? 20 : rh;
   r->top = 22;
 
   /* Run facts: sums over the runs; the critical path of the session is the longest run's. */
@@ -553,7 +576,7 @@ static void run_marks(rep *r, int y0, int y1, int labels) {
   size_t drawn = 0;
   for (size_t i = 0; i < o->nruns && drawn < MAX_RUN_MARKS; i++) {
     const dagr__obs_run *u = &o->runs[i];
-    if (!isfinite(u->ts)) continue;
+    if (!tok(u->ts)) continue;
     double x = X(r, u->ts), x1 = X(r, u->ts + dur_of(u->dur));
     if (lround(x) == last) continue; /* one mark per pixel when runs are dense */
     last = lround(x);
@@ -773,7 +796,7 @@ static void w_runs(rep *r) {
   for (size_t i = 0; i < n && i < MAX_RUN_ROWS; i++) {
     const dagr__obs_run *u = &o->runs[i];
     P(r, "<tr><td>%zu</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>", i,
-      fmt_dur(a, isfinite(u->ts) ? u->ts : 0), fmt_dur(b, dur_of(u->dur)), fmt_count(c, u->tasks),
+      fmt_dur(a, tok(u->ts) ? u->ts : 0), fmt_dur(b, dur_of(u->dur)), fmt_count(c, u->tasks),
       fmt_bytes(d, (double)u->bytes_moved), fmt_bytes(e, (double)u->bytes_spilled),
       fmt_dur(g, isfinite(u->critical_path_s) ? u->critical_path_s * 1e6 : 0));
     /* The code's name in the cell, its description in the tooltip: the table stays narrow. */
@@ -872,7 +895,8 @@ static void stream_rows(rep *r, const uint64_t *rtasks, const double *rbusy) {
         last_label = cy;
       }
     }
-    if (w > 0)
+    /* Separators between workers, unless they would be denser than the rows they separate. */
+    if (w > 0 && (double)(r->row0[w] - r->row0[w - 1]) * r->rh >= 6)
       P(r, "<line class=\"wsep\" x1=\"%d\" y1=\"%.0f\" x2=\"%d\" y2=\"%.0f\"/>", 4,
         row_y(r, r->row0[w]), PLOT_L + PLOT_W, row_y(r, r->row0[w]));
   }
@@ -885,6 +909,22 @@ static void rect_geom(rep *r, int row, double t, double d) {
   int pad = r->rh >= 6 ? 1 : 0;
   P(r, "x=\"%.2f\" y=\"%.0f\" width=\"%.2f\" height=\"%d\"", x, row_y(r, row) + pad, w,
     r->rh - 2 * pad);
+}
+
+/* About how many bytes the stream takes drawn one by one: a rectangle and its tooltip, plus
+ * the key as escaped (at most KEY_SHOW bytes of it). */
+static double exact_bytes(const rep *r) {
+  const dagr__obs *o = r->o;
+  double n = 0;
+  for (size_t i = 0; o->slices && i < o->nslices; i++) {
+    size_t len;
+    const char *k = key_at(o, o->slices[i].key, &len);
+    if (len > KEY_SHOW) len = KEY_SHOW;
+    n += 200;
+    for (size_t j = 0; j < len; j++)
+      n += strchr("<>&\"'", k[j]) || (unsigned char)k[j] < 0x20 ? 6 : 1;
+  }
+  return n + 300.0 * (double)(r->nxfers_ok + r->nios_ok);
 }
 
 /* Every task, transfer and spill as its own rectangle with a tooltip. */
@@ -908,7 +948,7 @@ static void stream_exact(rep *r) {
   }
   for (size_t i = 0; o->xfers && i < o->nxfers; i++) {
     const dagr__obs_xfer *x = &o->xfers[i];
-    if (!wk_ok(r, x->dst) || !isfinite(x->ts)) continue;
+    if (!wk_ok(r, x->dst) || !tok(x->ts) || r->iorow[x->dst] < 0) continue;
     P(r, "<rect class=\"x k%d\" ", r->nkused);
     rect_geom(r, r->iorow[x->dst], x->ts, dur_of(x->dur));
     S(r, "><title>transfer ");
@@ -919,7 +959,7 @@ static void stream_exact(rep *r) {
   }
   for (size_t i = 0; o->ios && i < o->nios; i++) {
     const dagr__obs_io *x = &o->ios[i];
-    if (!wk_ok(r, x->worker) || !isfinite(x->ts)) continue;
+    if (!wk_ok(r, x->worker) || !tok(x->ts) || r->iorow[x->worker] < 0) continue;
     int cat = x->kind == DAGR__OBS_RESTORE ? 2 : 1;
     P(r, "<rect class=\"s k%d\" ", r->nkused + cat);
     rect_geom(r, r->iorow[x->worker], x->ts, dur_of(x->dur));
@@ -973,14 +1013,17 @@ static void add_span(cell *row, int nb, double dtb, double t0, double t1, uint32
   }
 }
 
+/* Time columns per row of the aggregated stream: AGG_CELLS in all, within bounds. */
+static int agg_bins(const rep *r) {
+  int nb = AGG_CELLS / (r->nrows ? r->nrows : 1);
+  return nb < AGG_MIN_BINS ? AGG_MIN_BINS : nb > AGG_MAX_BINS ? AGG_MAX_BINS : nb;
+}
+
 /* The stream binned into pixel columns: per row, one rectangle per run of columns with the same
  * dominant colour and occupancy level, gathered into one <path> per colour and level so that the
  * page stays small whatever the number of tasks. */
-static void stream_aggregated(rep *r, int *nb_out) {
+static void stream_aggregated(rep *r, int nb) {
   const dagr__obs *o = r->o;
-  int nb = AGG_CELLS / (r->nrows ? r->nrows : 1);
-  nb = nb < AGG_MIN_BINS ? AGG_MIN_BINS : nb > AGG_MAX_BINS ? AGG_MAX_BINS : nb;
-  *nb_out = nb;
   double dtb = r->span / nb, bw = (double)PLOT_W / nb;
   size_t ncells = (size_t)r->nrows * (size_t)nb;
   cell *cells = calloc(ncells ? ncells : 1, sizeof *cells);
@@ -1001,14 +1044,14 @@ static void stream_aggregated(rep *r, int *nb_out) {
   }
   for (size_t i = 0; o->xfers && i < o->nxfers; i++) {
     const dagr__obs_xfer *x = &o->xfers[i];
-    if (!wk_ok(r, x->dst) || !isfinite(x->ts)) continue;
+    if (!wk_ok(r, x->dst) || !tok(x->ts) || r->iorow[x->dst] < 0) continue;
     double t0 = x->ts - r->t_lo;
     add_span(cells + (size_t)r->iorow[x->dst] * nb, nb, dtb, t0, t0 + dur_of(x->dur),
              (uint32_t)r->nkused);
   }
   for (size_t i = 0; o->ios && i < o->nios; i++) {
     const dagr__obs_io *x = &o->ios[i];
-    if (!wk_ok(r, x->worker) || !isfinite(x->ts)) continue;
+    if (!wk_ok(r, x->worker) || !tok(x->ts) || r->iorow[x->worker] < 0) continue;
     double t0 = x->ts - r->t_lo;
     add_span(cells + (size_t)r->iorow[x->worker] * nb, nb, dtb, t0, t0 + dur_of(x->dur),
              (uint32_t)(r->nkused + (x->kind == DAGR__OBS_RESTORE ? 2 : 1)));
@@ -1073,10 +1116,10 @@ static void w_stream(rep *r) {
   size_t items = r->nslices_ok + r->nxfers_ok + r->nios_ok;
   if (!items || !r->nrows) {
     P(r, "<p class=\"empty\">No task stream was recorded%s.</p></section>\n",
-      o->detail ? "" : " (the session kept only sums: DAGR_REPORT or DAGR_TRACE records it)");
+      o->detail ? "" : " (the session kept only sums)");
     return;
   }
-  int exact = items <= EXACT_MAX;
+  int exact = items <= EXACT_MAX && exact_bytes(r) <= EXACT_BYTES;
   uint64_t *rtasks = calloc((size_t)r->nrows, sizeof *rtasks);
   double *rbusy = calloc((size_t)r->nrows, sizeof *rbusy);
   if (!rtasks || !rbusy) {
@@ -1091,18 +1134,11 @@ static void w_stream(rep *r) {
     rtasks[slice_row(r, s)]++;
     rbusy[slice_row(r, s)] += dur_of(s->dur);
   }
-  int nb = 0;
-  /* The note is written before the SVG, but the column count is known only when drawing:
-   * compute it the same way here. */
-  if (!exact) {
-    nb = AGG_CELLS / r->nrows;
-    nb = nb < AGG_MIN_BINS ? AGG_MIN_BINS : nb > AGG_MAX_BINS ? AGG_MAX_BINS : nb;
-  }
+  int nb = agg_bins(r);
   P(r,
-    "<p class=\"note\">%s row per worker %s, time left to right over the whole session "
+    "<p class=\"note\">One row per worker %s, time left to right over the whole session "
     "(%s from %s after dagr_init; dashed lines mark where runs begin). ",
-    "One", r->merged ? "(its threads together)" : "thread", fmt_dur(b, r->span),
-    fmt_dur(c, r->t_lo));
+    r->merged ? "(its threads together)" : "thread", fmt_dur(b, r->span), fmt_dur(c, r->t_lo));
   if (exact)
     S(r, "Every task is drawn, coloured by kernel; hover for its key, kernel, duration and bytes."
          "</p>\n");
@@ -1110,8 +1146,11 @@ static void w_stream(rep *r) {
     P(r,
       "<b>Aggregated:</b> %s items are too many to draw one by one, so each row is cut into "
       "%d columns of %s; a column takes the colour of the kernel that ran longest in it and "
-      "its opacity shows how busy the thread was.</p>\n",
+      "its opacity shows how busy the row was in it.</p>\n",
       fmt_count(b, items), nb, fmt_dur(c, r->span / nb));
+  if (r->io_hidden)
+    S(r, "<p class=\"note\">Transfers and spill I/O have no rows here: there are too many workers "
+         "(the transfer matrix below has their volumes).</p>\n");
   legend_kernels(r);
   int h = r->top + r->nrows * r->rh;
   P(r,
@@ -1126,7 +1165,7 @@ static void w_stream(rep *r) {
   if (exact)
     stream_exact(r);
   else
-    stream_aggregated(r, &nb);
+    stream_aggregated(r, nb);
   S(r, "</svg>\n</section>\n");
   free(rtasks);
   free(rbusy);
@@ -1298,10 +1337,12 @@ static void w_memory(rep *r) {
   mcell *m = calloc((size_t)r->nw * nb, sizeof *m);
   uint64_t *peak = calloc((size_t)r->nw, sizeof *peak);
   size_t *cnt = calloc((size_t)r->nw, sizeof *cnt);
-  if (!m || !peak || !cnt) {
+  int *line = calloc((size_t)r->nw, sizeof *line);
+  if (!m || !peak || !cnt || !line) {
     free(m);
     free(peak);
     free(cnt);
+    free(line);
     r->oom = 1;
     S(r, "</section>\n");
     return;
@@ -1309,7 +1350,7 @@ static void w_memory(rep *r) {
   /* Downsampled: per worker and time column, the largest sample (peaks must not vanish). */
   for (size_t i = 0; i < o->nmems; i++) {
     const dagr__obs_mem *s = &o->mems[i];
-    if (!wk_ok(r, s->worker) || !isfinite(s->ts)) continue;
+    if (!wk_ok(r, s->worker) || !tok(s->ts)) continue;
     int k = (int)(clampd(s->ts - r->t_lo, 0, r->span) / dt);
     if (k >= nb) k = nb - 1;
     mcell *e = &m[(size_t)s->worker * nb + k];
@@ -1321,17 +1362,33 @@ static void w_memory(rep *r) {
     if (s->bytes > peak[s->worker]) peak[s->worker] = s->bytes;
     cnt[s->worker]++;
   }
+  /* Lines for at most MAX_LINES workers (those with the highest peaks; line[w] is 1 + its colour
+   * index, in rank order); with more workers an area shows the largest use of any worker. */
+  int nsampled = 0, nlines = 0;
+  for (int w = 0; w < r->nw; w++) nsampled += cnt[w] > 0;
+  for (int w = 0; w < r->nw; w++) line[w] = cnt[w] > 0 && nsampled <= MAX_LINES;
+  for (int i = 0; nsampled > MAX_LINES && i < MAX_LINES; i++) {
+    int best = -1;
+    for (int w = 0; w < r->nw; w++)
+      if (cnt[w] && !line[w] && (best < 0 || peak[w] > peak[best])) best = w;
+    if (best >= 0) line[best] = 1;
+  }
+  for (int w = 0; w < r->nw; w++)
+    if (line[w]) line[w] = ++nlines;
   uint64_t ymax_b = r->peak_mem, capmax = 0;
   for (int w = 0; w < r->nw; w++)
-    if (cnt[w] && o->workers[w].store_bytes > capmax) capmax = o->workers[w].store_bytes;
+    if (line[w] && o->workers[w].store_bytes > capmax) capmax = o->workers[w].store_bytes;
   /* The capacity is drawn only when it is close enough to the use to keep the lines readable. */
   int show_cap = capmax > 0 && (double)capmax <= 1.5 * (double)r->peak_mem;
   if (show_cap) ymax_b = capmax;
   static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  double ymax = ymax_b > 0 ? (double)ymax_b : 1, div = 1;
+  /* At least 1 KiB of scale, so that an empty store is a flat line at 0, not fractions of a
+   * byte; bytes are whole. */
+  double ymax = ymax_b > 1024 ? (double)ymax_b : 1024, div = 1;
   int ui = 0;
   while (ymax / div >= 1024 && ui < 5) div *= 1024, ui++;
   double step = nice_step(ymax / div, 5);
+  if (ui == 0 && step < 1) step = 1;
   double top_v = ceil(ymax / div / step * (1 + 1e-9)) * step;
   if (top_v <= 0) top_v = step;
   int PH = 200, top = 12;
@@ -1341,15 +1398,15 @@ static void w_memory(rep *r) {
     fmt_count(b, r->nmems_ok), nb < (int)r->nmems_ok ? ", largest per time column" : "",
     fmt_bytes(c, (double)r->peak_mem));
   S(r, "<div class=\"legend\">");
-  int nl = 0;
+  if (nsampled > MAX_LINES)
+    P(r,
+      "<span><span class=\"sw\" style=\"background:#d9e2ec\"></span>largest of all %d "
+      "workers</span>",
+      nsampled);
   for (int w = 0; w < r->nw; w++) {
-    if (!cnt[w]) continue;
-    if (nl++ >= 16) {
-      S(r, "<span>&hellip;</span>");
-      break;
-    }
+    if (!line[w]) continue;
     P(r, "<span><span class=\"ln\" style=\"background:%s\"></span>rank %d: peak %s of %s</span>",
-      wcolor(w), o->workers[w].rank, fmt_bytes(b, (double)peak[w]),
+      wcolor(line[w] - 1), o->workers[w].rank, fmt_bytes(b, (double)peak[w]),
       fmt_bytes(c, (double)o->workers[w].store_bytes));
   }
   S(r, "</div>\n");
@@ -1370,17 +1427,34 @@ static void w_memory(rep *r) {
   time_axis(r, top, top + PH);
   run_marks(r, top, top + PH, 0);
   double yscale = PH / (top_v * div);
+  if (nsampled > MAX_LINES) { /* the largest use of any worker, held until the next column */
+    double bw = (double)PLOT_W / nb;
+    P(r, "<path fill=\"#d9e2ec\" d=\"M%d %d", PLOT_L, top + PH);
+    double last_x = PLOT_L;
+    for (int k = 0; k < nb; k++) {
+      uint64_t v = 0;
+      int any = 0;
+      for (int w = 0; w < r->nw; w++) {
+        const mcell *e = &m[(size_t)w * nb + k];
+        if (e->has && (!any || e->v > v)) v = e->v, any = 1;
+      }
+      if (!any) continue;
+      last_x = PLOT_L + k * bw;
+      P(r, "H%.1fV%.1f", last_x, top + PH - (double)v * yscale);
+    }
+    P(r, "H%.1fV%dZ\"><title>largest use of any worker</title></path>\n", last_x + bw, top + PH);
+  }
   for (int w = 0; w < r->nw; w++) {
-    if (!cnt[w]) continue;
+    if (!line[w]) continue;
     if (show_cap && o->workers[w].store_bytes) {
       double y = top + PH - (double)o->workers[w].store_bytes * yscale;
       P(r,
         "<line class=\"cap\" stroke=\"%s\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\">"
         "<title>rank %d store size</title></line>\n",
-        wcolor(w), PLOT_L, y, PLOT_L + PLOT_W, y, o->workers[w].rank);
+        wcolor(line[w] - 1), PLOT_L, y, PLOT_L + PLOT_W, y, o->workers[w].rank);
     }
     /* A step line: the store holds its size until the next sample. */
-    P(r, "<path class=\"wl\" stroke=\"%s\" d=\"", wcolor(w));
+    P(r, "<path class=\"wl\" stroke=\"%s\" d=\"", wcolor(line[w] - 1));
     int first = 1;
     for (int k = 0; k < nb; k++) {
       const mcell *e = &m[(size_t)w * nb + k];
@@ -1398,6 +1472,7 @@ static void w_memory(rep *r) {
   free(m);
   free(peak);
   free(cnt);
+  free(line);
 }
 
 /* --- transfers ----------------------------------------------------------------------------- */

@@ -13,8 +13,16 @@ enum { TID_XFER = 10000, TID_IO = 10001, TID_RUNS = 20000 };
  * stays valid JSON for strict parsers. */
 static void put_str(FILE *f, const char *s) {
   const unsigned char *p = (const unsigned char *)s;
-  putc('"', f);
+  putc_unlocked('"', f);
   while (*p) {
+    /* Plain printable ASCII in one write (most keys are only that). */
+    const unsigned char *q = p;
+    while (*q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\') q++;
+    if (q > p) {
+      fwrite_unlocked(p, 1, (size_t)(q - p), f);
+      p = q;
+      continue;
+    }
     unsigned c = *p;
     if (c == '"' || c == '\\') {
       putc('\\', f);
@@ -45,7 +53,7 @@ static void put_str(FILE *f, const char *s) {
       }
     }
   }
-  putc('"', f);
+  putc_unlocked('"', f);
 }
 
 /* Microseconds with nanosecond digits, without printf's cost per number (a trace can hold

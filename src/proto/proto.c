@@ -207,7 +207,9 @@ static int valid_type(uint32_t t) {
   case DAGR__MSG_SPILL:
   case DAGR__MSG_RESTORE:
   case DAGR__MSG_TRACE_ON:
+  case DAGR__MSG_TRACE_REQ:
   case DAGR__MSG_TRACE:
+  case DAGR__MSG_TRACE_END:
   case DAGR__MSG_RESTORED:
   case DAGR__MSG_FAULT:
   case DAGR__MSG_DONE:

@@ -22,16 +22,18 @@ enum {
   DAGR__MSG_RUN_END = 3, /* no records: drop everything of the run, then answer RUN_ENDED */
   DAGR__MSG_SHUTDOWN = 4,
   DAGR__MSG_INFO_REQ = 5,
-  DAGR__MSG_SPILL = 6,    /* records: u32 object ids to write to the spill directory */
-  DAGR__MSG_RESTORE = 7,  /* records: u32 object ids to read back into the store */
-  DAGR__MSG_TRACE_ON = 8, /* no records: record trace events for this run (dagr__tev) */
+  DAGR__MSG_SPILL = 6,     /* records: u32 object ids to write to the spill directory */
+  DAGR__MSG_RESTORE = 7,   /* records: u32 object ids to read back into the store */
+  DAGR__MSG_TRACE_ON = 8,  /* no records: record trace events for this run (dagr__tev) */
+  DAGR__MSG_TRACE_REQ = 9, /* no records: send every kept TRACE message, then TRACE_END */
   /* worker -> scheduler */
   DAGR__MSG_DONE = 16, /* records: task completions */
   DAGR__MSG_RUN_ENDED = 17,
   DAGR__MSG_INFO = 18,     /* payload: text */
   DAGR__MSG_RESTORED = 19, /* records: dagr__restored_rec: an object is (again) in the store */
   DAGR__MSG_FAULT = 20,    /* payload: text: the worker cannot go on with the run */
-  DAGR__MSG_TRACE = 21     /* records: dagr__tev: the run's trace events, sent before RUN_ENDED */
+  DAGR__MSG_TRACE = 21,    /* records: dagr__tev: events of the run in the header */
+  DAGR__MSG_TRACE_END = 22 /* no records: every kept TRACE message was sent */
 };
 
 /* RESTORED record: the object is in the store at offset (restored, or never spilled); offset
@@ -50,9 +52,13 @@ enum {
   DAGR__TEV_RESTORE = 4, /* id: object read back; bytes: its size */
   DAGR__TEV_MEM = 5      /* t0 = t1: sample time; bytes: store bytes in use */
 };
+/* Events per TRACE message. A worker keeps its TRACE messages until rank 0 asks for them
+ * (TRACE_REQ, at dagr_finalize): receiving them during runs would take scheduler time. */
+#define DAGR__TEV_BATCH 4096
 typedef struct dagr__tev {
   uint64_t t0, t1;
   uint64_t bytes;
+  uint64_t in_bytes; /* TASK: bytes of its inputs; otherwise 0 */
   uint32_t id;
   uint16_t arg;
   uint8_t type;

@@ -139,6 +139,8 @@ int dagr_finalize(dagr_ctx_t *ctx) {
    * stuck): remove the temporary files and end the process with the signal. */
   if (dagr__stop_signal()) dagr__signals_stop_now();
   int rc = DAGR_OK;
+  if (ctx->driver && dagr__observe_collect(ctx) != DAGR_OK)
+    fprintf(stderr, "dagr: the workers' trace events could not be gathered\n");
   if (ctx->driver && ctx->sched_ok) rc = dagr__sched_shutdown(&ctx->sched, ctx->exit_status);
   if (ctx->local) {
     int lrc = dagr__local_stop(ctx->local);
@@ -245,6 +247,7 @@ int dagr_get(dagr_ctx_t *ctx, dagr_graph_t *graph, const char *const *keys, size
     ctx->timed_out = 1;
     snprintf(ctx->timeout_msg, sizeof ctx->timeout_msg, "%s", ctx->err);
   }
+  dagr__observe_snapshot(ctx, &plan, graph);
   dagr__plan_free(&plan);
   double t2 = dagr__now();
   ctx->last.run_seconds = t2 - t1;

@@ -52,6 +52,10 @@ struct dagr_ctx {
 int dagr__observe_init(dagr_ctx_t *ctx);
 void dagr__observe_run_begin(dagr_ctx_t *ctx, uint64_t ntasks);
 void dagr__observe_run_end(dagr_ctx_t *ctx, int status, double seconds);
+/* Keeps what names the run's trace events (takes arrays from plan). */
+void dagr__observe_snapshot(dagr_ctx_t *ctx, dagr__plan *plan, dagr_graph_t *graph);
+/* Gathers the workers' kept trace events (before they are shut down). */
+int dagr__observe_collect(dagr_ctx_t *ctx);
 /* Writes the trace and report (messages on stderr) and frees everything. */
 void dagr__observe_finalize(dagr_ctx_t *ctx);
 

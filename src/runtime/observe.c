@@ -77,6 +77,11 @@ void dagr__observe_run_begin(dagr_ctx_t *ctx, uint64_t ntasks) {
   run_cbs(ctx, &info, 0);
 }
 
+void dagr__observe_snapshot(dagr_ctx_t *ctx, dagr__plan *plan, dagr_graph_t *graph) {
+  if (ctx->sched.obs)
+    (void)dagr__obs_snapshot(ctx->sched.obs, ctx->sched.obs_run, plan, graph); /* else unnamed */
+}
+
 static int by_seconds(const void *a, const void *b) {
   double x = ((const dagr_kernel_summary_t *)a)->seconds,
          y = ((const dagr_kernel_summary_t *)b)->seconds;
@@ -154,9 +159,17 @@ void dagr__observe_run_end(dagr_ctx_t *ctx, int status, double seconds) {
   run_cbs(ctx, &info, 1);
 }
 
+int dagr__observe_collect(dagr_ctx_t *ctx) {
+  dagr__observe *ob = &ctx->ob;
+  if (!ob->obs_ok || !ob->obs.detail || !ctx->sched_ok) return DAGR_OK;
+  return dagr__sched_collect_traces(&ctx->sched, &ob->obs);
+}
+
 void dagr__observe_finalize(dagr_ctx_t *ctx) {
   dagr__observe *ob = &ctx->ob;
   char err[DAGR__ERRLEN];
+  if (ob->obs_ok && dagr__obs_flush(&ob->obs) != DAGR_OK)
+    fprintf(stderr, "dagr: out of memory filing trace events: the trace and report miss some\n");
   if (ob->obs_ok && ob->trace_path &&
       dagr__obs_write_trace(&ob->obs, ob->trace_path, err, sizeof err) != DAGR_OK)
     fprintf(stderr, "dagr: no trace written: %s\n", err);

@@ -76,6 +76,7 @@ typedef struct wtask {
   uint8_t abandoned;
   /* observability: when its kernel ran (worker clock) and on which executor thread */
   uint64_t start_ns, end_ns;
+  uint64_t in_bytes;
   uint16_t thread;
 } wtask;
 
@@ -135,6 +136,11 @@ struct dagr__worker {
   int trace_on;
   dagr__buf tev;
   uint32_t tev_n;
+  struct kept_msg {
+    void *msg;
+    size_t len;
+  } * kept; /* finished TRACE messages, until TRACE_REQ */
+  size_t nkept, cap_kept;
   uint64_t mem_last_ns, mem_last;
   char err[DAGR__ERRLEN];
 };
@@ -147,12 +153,21 @@ static int tracing(const dagr__worker *w) {
 }
 
 /* Appends one trace event; a failed allocation drops the event (tracing never fails a run). */
-static void tev_add(dagr__worker *w, int type, uint32_t id, uint16_t arg, uint64_t t0, uint64_t t1,
-                    uint64_t bytes, int failed) {
-  if (w->tev_n == 0 && w->tev.len == 0 && dagr__msg_begin(&w->tev, DAGR__MSG_TRACE, w->run, 0))
-    return;
-  dagr__tev e = {t0, t1 < t0 ? t0 : t1, bytes, id, arg, (uint8_t)type, (uint8_t)(failed != 0)};
+static int tev_flush(dagr__worker *w);
+
+static inline void tev_add(dagr__worker *w, int type, uint32_t id, uint16_t arg, uint64_t t0,
+                           uint64_t t1, uint64_t bytes, uint64_t in_bytes, int failed) {
+  if (w->tev.len == 0) {
+    /* A whole batch at once: no regrowth on the way. */
+    if (dagr__buf_reserve(&w->tev, sizeof(dagr__msg_hdr) + DAGR__TEV_BATCH * sizeof(dagr__tev)) ||
+        dagr__msg_begin(&w->tev, DAGR__MSG_TRACE, w->run, 0))
+      return;
+  }
+  dagr__tev e = {
+      t0, t1 < t0 ? t0 : t1, bytes, in_bytes, id, arg, (uint8_t)type, (uint8_t)(failed != 0)};
   if (dagr__enc_tev(&w->tev, &e) == DAGR_OK) w->tev_n++;
+  /* Sent in batches while the run goes on, so its end does not wait for one big message. */
+  if (w->tev_n >= DAGR__TEV_BATCH) (void)tev_flush(w);
 }
 
 /* Samples the store's use at most once a millisecond, and only when it changed. */
@@ -163,14 +178,23 @@ static void tev_mem(dagr__worker *w, int force) {
   if (!force && used == w->mem_last) return;
   w->mem_last_ns = now;
   w->mem_last = used;
-  tev_add(w, DAGR__TEV_MEM, 0, 0, now, now, used, 0);
+  tev_add(w, DAGR__TEV_MEM, 0, 0, now, now, used, 0, 0);
 }
 
-/* Sends the run's events (before RUN_ENDED: the scheduler files them under that run). */
-static int tev_send(dagr__worker *w) {
-  if (!w->trace_on || w->trace_run != w->run) return DAGR_OK;
-  w->trace_on = 0;
+/* Finishes the events gathered so far as one TRACE message of the run, kept until TRACE_REQ. */
+static int tev_flush(dagr__worker *w) {
   if (w->tev.len == 0) return DAGR_OK;
+  if (w->nkept == w->cap_kept) {
+    size_t c = w->cap_kept ? w->cap_kept * 2 : 16;
+    struct kept_msg *k = realloc(w->kept, c * sizeof *k);
+    if (!k) {
+      dagr__buf_free(&w->tev);
+      w->tev_n = 0;
+      return DAGR_ENOMEM;
+    }
+    w->kept = k;
+    w->cap_kept = c;
+  }
   if (dagr__msg_finish(&w->tev, w->tev_n)) {
     dagr__buf_free(&w->tev);
     w->tev_n = 0;
@@ -179,7 +203,30 @@ static int tev_send(dagr__worker *w) {
   size_t len;
   void *msg = dagr__buf_take(&w->tev, &len);
   w->tev_n = 0;
-  return w->link->send(w->link->impl, msg, len);
+  w->kept[w->nkept++] = (struct kept_msg){msg, len};
+  return DAGR_OK;
+}
+
+/* The run's last events (losing them for lack of memory loses events, not the run). */
+static void tev_end_run(dagr__worker *w) {
+  if (!w->trace_on || w->trace_run != w->run) return;
+  w->trace_on = 0;
+  (void)tev_flush(w);
+}
+
+static int send_ctrl(dagr__worker *w, int type, uint32_t run);
+
+/* TRACE_REQ: every kept TRACE message, then TRACE_END. */
+static int tev_send_all(dagr__worker *w) {
+  int rc = DAGR_OK;
+  for (size_t i = 0; i < w->nkept; i++) {
+    if (rc == DAGR_OK)
+      rc = w->link->send(w->link->impl, w->kept[i].msg, w->kept[i].len); /* takes it */
+    else
+      free(w->kept[i].msg);
+  }
+  w->nkept = 0;
+  return rc ? rc : send_ctrl(w, DAGR__MSG_TRACE_END, 0);
 }
 
 #define SHAPE_CHUNK 8192
@@ -285,6 +332,7 @@ static void run_task(dagr__job *job, void *arg) {
     }
   }
   const unsigned char *p = t->tv.deps;
+  uint64_t in_bytes = 0;
   for (uint32_t i = 0; i < n; i++) {
     dagr__dep d;
     (void)dagr__dec_dep_next(&p, t->tv.end, &d); /* validated on arrival */
@@ -298,7 +346,9 @@ static void run_task(dagr__job *job, void *arg) {
     } else {
       view_of_obj(w, &w->obj[d.obj], v);
     }
+    in_bytes += v->nbytes;
   }
+  t->in_bytes = in_bytes;
   dagr_kctx_t k = {0};
   k.rank = w->cfg.rank;
   k.ninputs = (int)n;
@@ -445,7 +495,7 @@ static void complete(dagr__worker *w, wtask *t, wtask **rh, wtask **rt, size_t *
   }
   if (tracing(w))
     tev_add(w, DAGR__TEV_TASK, t->tv.task, t->thread, t->start_ns, t->end_ns,
-            t->status == DAGR_OK ? t->nbytes : 0, t->status != DAGR_OK);
+            t->status == DAGR_OK ? t->nbytes : 0, t->in_bytes, t->status != DAGR_OK);
   dagr__done_view d = {0};
   d.task = t->tv.task;
   d.status = t->status;
@@ -535,7 +585,7 @@ static void fetch_done(dagr__worker *w, size_t i, wtask **rh, wtask **rt, size_t
   uint64_t now = dagr__now_ns(), dt = now - f->start_ns;
   wobj *o = &w->obj[f->obj];
   if (tracing(w))
-    tev_add(w, DAGR__TEV_XFER, f->obj, (uint16_t)f->owner, f->start_ns, now, o->nbytes, 0);
+    tev_add(w, DAGR__TEV_XFER, f->obj, (uint16_t)f->owner, f->start_ns, now, o->nbytes, 0, 0);
   if (!w->ending) {
     f->first->fetch_ns += dt;
     f->first->fetch_bytes += o->nbytes;
@@ -791,7 +841,7 @@ static int restore_obj(dagr__worker *w, uint32_t id, int group) {
   rc = dagr__spill_read(&w->spill, w->run, id, w->store->base + off, o->nbytes, w->err,
                         sizeof w->err);
   if (rc == DAGR_OK && tracing(w))
-    tev_add(w, DAGR__TEV_RESTORE, id, 0, t0, dagr__now_ns(), o->nbytes, 0);
+    tev_add(w, DAGR__TEV_RESTORE, id, 0, t0, dagr__now_ns(), o->nbytes, 0, 0);
   if (rc) {
     dagr__store_free(w->store, off);
     return rc;
@@ -822,7 +872,7 @@ static int handle_spill(dagr__worker *w, const void *buf, size_t len, const dagr
     int rc = dagr__spill_write(&w->spill, w->run, id, w->store->base + o->value, o->nbytes, w->err,
                                sizeof w->err);
     if (rc == DAGR_OK && tracing(w))
-      tev_add(w, DAGR__TEV_SPILL, id, 0, t0, dagr__now_ns(), o->nbytes, 0);
+      tev_add(w, DAGR__TEV_SPILL, id, 0, t0, dagr__now_ns(), o->nbytes, 0, 0);
     if (rc) {
       char text[DAGR__ERRLEN + 64];
       snprintf(text, sizeof text, "worker rank %d: %s", w->cfg.rank, w->err);
@@ -897,8 +947,7 @@ static int send_ctrl(dagr__worker *w, int type, uint32_t run);
 /* Frees everything of the current run once no executor or pull still uses it. */
 static int finish_run_end(dagr__worker *w) {
   if (tracing(w)) tev_mem(w, 1);
-  int trc = tev_send(w);
-  if (trc) return trc;
+  tev_end_run(w);
   for (uint32_t i = 0; i < w->ntasks; i++)
     if (w->obj[i].kind == DAGR__OUT_FILE && w->obj[i].state == OBJ_READY && w->obj[i].value)
       dagr__spill_unmap((void *)(uintptr_t)w->obj[i].value, w->obj[i].nbytes);
@@ -1065,6 +1114,9 @@ static int handle_msg(dagr__worker *w, void *buf, size_t len) {
   case DAGR__MSG_INFO_REQ:
     rc = send_info(w);
     break;
+  case DAGR__MSG_TRACE_REQ:
+    rc = tev_send_all(w);
+    break;
   case DAGR__MSG_TRACE_ON:
     /* Before the run's first ASSIGN: record its events (see tracing()). */
     w->trace_on = 1;
@@ -1131,7 +1183,8 @@ int dagr__worker_serve(dagr__worker *w, int *exit_status) {
     if (rc) return rc;
     rc = flush(w);
     if (rc) return rc;
-    if (tracing(w)) tev_mem(w, 0);
+    /* Store use changes only when something happened; idle turns stay cheap. */
+    if (progressed && tracing(w)) tev_mem(w, 0);
     if (w->link->progress && w->link->progress(w->link->impl)) progressed = 1;
     /* An abandoned kernel never counts as finished (nor the tasks its thread holds after it). */
     if (w->ending && w->nfetches == 0 && (dagr__exec_pending(&w->exec) == 0 || w->nabandoned) &&
@@ -1234,6 +1287,8 @@ void dagr__worker_destroy(dagr__worker *w) {
   dagr__spill_destroy(&w->spill);
   dagr__buf_free(&w->restored);
   dagr__buf_free(&w->tev);
+  for (size_t i = 0; i < w->nkept; i++) free(w->kept[i].msg);
+  free(w->kept);
   free(w->obj);
   for (msgref *m = w->msgs, *next; m; m = next) {
     next = m->next;

@@ -983,7 +983,7 @@ static int handle(run *r, int w, void *msg, size_t len) {
 }
 
 /* Tells every worker the run is over and waits until all have dropped its objects. */
-static int end_run(dagr__sched *s, const dagr__obs_runview *rv) {
+static int end_run(dagr__sched *s) {
   int rc = DAGR_OK;
   int waiting = 0;
   /* Every worker must hear RUN_END, even if telling one of them failed. */
@@ -1018,16 +1018,9 @@ static int end_run(dagr__sched *s, const dagr__obs_runview *rv) {
     if (prc) return prc;
     idle = 0;
     dagr__msg_hdr h;
-    if (dagr__msg_check(msg, len, &h, NULL, 0) == DAGR_OK && h.run == s->run) {
-      uint32_t type = h.magic_type & 0xffu;
-      if (type == DAGR__MSG_RUN_ENDED) waiting--;
-      /* The run's trace events come just before RUN_ENDED; a failure to keep them loses the
-       * events, not the run. */
-      if (type == DAGR__MSG_TRACE && s->obs && rv &&
-          dagr__msg_validate(msg, len, NULL, 0) == DAGR_OK)
-        (void)dagr__obs_add_events(s->obs, rv, w, s->clock_offset_ns ? s->clock_offset_ns[w] : 0,
-                                   msg, len);
-    }
+    if (dagr__msg_check(msg, len, &h, NULL, 0) == DAGR_OK &&
+        (h.magic_type & 0xffu) == DAGR__MSG_RUN_ENDED && h.run == s->run)
+      waiting--;
     free(msg);
   }
   return rc;
@@ -1093,6 +1086,7 @@ int dagr__sched_run(dagr__sched *s, const dagr_graph_t *g, const dagr__plan *p,
     return dagr__errf(err, errlen, DAGR_ENOMEM, "out of memory sizing a %u-task run", n);
   }
   s->run++;
+  if (s->obs) s->obs->runs[s->obs_run].sched_run = s->run;
   s->nhnodes = 0;
   for (size_t c = 1; c < s->nshape_chunks; c++) free(s->shape_chunks[c]);
   if (s->nshape_chunks > 1) s->nshape_chunks = 1;
@@ -1201,8 +1195,7 @@ int dagr__sched_run(dagr__sched *s, const dagr_graph_t *g, const dagr__plan *p,
   for (int w = 0; w < s->nworkers; w++)
     if (s->w[w].peak > st->store_peak) st->store_peak = s->w[w].peak;
   /* After a stop signal the workers may be gone already: waiting for them could hang. */
-  dagr__obs_runview rv = {p, g, s->onbytes, s->obs_run};
-  int erc = dagr__stop_signal() ? DAGR_OK : end_run(s, &rv);
+  int erc = dagr__stop_signal() ? DAGR_OK : end_run(s);
   if (rc == DAGR_OK && erc) {
     rc = erc;
     dagr__errf(err, errlen, rc, "ending the run on the workers failed: %s", dagr_strerror(rc));
@@ -1246,6 +1239,48 @@ int dagr__sched_info(dagr__sched *s, void (*fn)(int rank, const char *text, void
     }
   }
   return DAGR_OK;
+}
+
+int dagr__sched_collect_traces(dagr__sched *s, dagr__obs *o) {
+  int waiting = 0, rc = DAGR_OK;
+  for (int w = 0; w < s->nworkers; w++) {
+    dagr__buf b = {0};
+    uint32_t zero = 0;
+    int src = dagr__msg_begin(&b, DAGR__MSG_TRACE_REQ, 0, 0);
+    if (!src) src = send_to(s, w, &b, &zero);
+    dagr__buf_free(&b);
+    if (src)
+      rc = src;
+    else
+      waiting++;
+  }
+  unsigned idle = 0;
+  while (waiting > 0) {
+    int w;
+    void *msg;
+    size_t len;
+    int prc = s->link->poll(s->link->impl, &w, &msg, &len);
+    if (prc == DAGR__AGAIN) {
+      if (dagr__stop_signal()) return DAGR_EINTERRUPTED;
+      s->link->idle(s->link->impl, ++idle);
+      continue;
+    }
+    if (prc) return prc;
+    idle = 0;
+    dagr__msg_hdr h;
+    if (dagr__msg_check(msg, len, &h, NULL, 0) != DAGR_OK) {
+      free(msg);
+      continue;
+    }
+    if ((h.magic_type & 0xffu) == DAGR__MSG_TRACE) {
+      /* Losing events for lack of memory loses events, not the job. */
+      (void)dagr__obs_stash(o, h.run, w, s->clock_offset_ns ? s->clock_offset_ns[w] : 0, msg, len);
+      continue;
+    }
+    if ((h.magic_type & 0xffu) == DAGR__MSG_TRACE_END) waiting--;
+    free(msg);
+  }
+  return rc;
 }
 
 int dagr__sched_shutdown(dagr__sched *s, int exit_status) {

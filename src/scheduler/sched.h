@@ -130,6 +130,9 @@ int dagr__sched_run(dagr__sched *s, const dagr_graph_t *g, const dagr__plan *pla
 /* Asks every worker for its description line; calls fn(rank, text, arg) for each. */
 int dagr__sched_info(dagr__sched *s, void (*fn)(int rank, const char *text, void *arg), void *arg,
                      char *err, size_t errlen);
+/* Asks every worker for the trace events it kept (TRACE_REQ) and hands each TRACE message to o
+ * (dagr__obs_stash). Errors: DAGR_EMPI, DAGR_ENOMEM, DAGR_EINTERRUPTED. */
+int dagr__sched_collect_traces(dagr__sched *s, struct dagr__obs *o);
 /* Tells every worker to stop serving. */
 int dagr__sched_shutdown(dagr__sched *s, int exit_status);
 

@@ -949,8 +949,8 @@ static void test_msg_check_header(void) {
   /* Every type byte: only the defined types pass. */
   int wrong = 0;
   for (unsigned ty = 0; ty < 256; ty++) {
-    int known = (ty >= DAGR__MSG_ASSIGN && ty <= DAGR__MSG_TRACE_ON) ||
-                (ty >= DAGR__MSG_DONE && ty <= DAGR__MSG_TRACE);
+    int known = (ty >= DAGR__MSG_ASSIGN && ty <= DAGR__MSG_TRACE_REQ) ||
+                (ty >= DAGR__MSG_DONE && ty <= DAGR__MSG_TRACE_END);
     unsigned char *c = exact_copy(msg, len);
     poke(c, offsetof(dagr__msg_hdr, magic_type), DAGR__MSG_MAGIC | ty, 4);
     err[0] = '\0';
@@ -1553,11 +1553,11 @@ static void test_done_corruptions(void) {
 static void test_trace_events(void) {
   dagr__buf b = {0};
   CU_EXPECT_INT(dagr__msg_begin(&b, DAGR__MSG_TRACE, 7, 0), DAGR_OK);
-  dagr__tev in[5] = {{10, 20, 0, 1, 3, DAGR__TEV_TASK, 0},
-                     {30, 45, 4096, 2, 1, DAGR__TEV_XFER, 0},
-                     {50, 60, 8192, 3, 0, DAGR__TEV_SPILL, 0},
-                     {70, 90, 8192, 3, 0, DAGR__TEV_RESTORE, 0},
-                     {95, 95, 123456, 0, 0, DAGR__TEV_MEM, 0}};
+  dagr__tev in[5] = {{10, 20, 16, 24, 1, 3, DAGR__TEV_TASK, 0},
+                     {30, 45, 4096, 0, 2, 1, DAGR__TEV_XFER, 0},
+                     {50, 60, 8192, 0, 3, 0, DAGR__TEV_SPILL, 0},
+                     {70, 90, 8192, 0, 3, 0, DAGR__TEV_RESTORE, 0},
+                     {95, 95, 123456, 0, 0, 0, DAGR__TEV_MEM, 0}};
   for (int i = 0; i < 5; i++) CU_EXPECT_INT(dagr__enc_tev(&b, &in[i]), DAGR_OK);
   CU_EXPECT_INT(dagr__msg_finish(&b, 5), DAGR_OK);
   char err[256];
