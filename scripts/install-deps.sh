@@ -11,6 +11,8 @@ PKGS=(
   python3-dask python3-distributed python3-h5py python3-numpy
   # make fuzz: clang with libFuzzer (the runtime is only a Recommends of clang, hence listed)
   clang libclang-rt-14-dev
+  # tests/integration/obs_report.sh renders the HTML report with headless Chromium
+  chromium
 )
 
 missing=()

@@ -1,5 +1,4 @@
-/* test_report.c: unit tests of the HTML performance report: sections, escaping, facts, aggregation
- * of large sessions, empty and malformed records, errors. */
+/* test_report.c: unit tests of the HTML performance report (sections, escaping, budgets). */
 #include <dirent.h>
 #include <math.h>
 #include <stdint.h>
@@ -459,7 +458,7 @@ static void test_empty(void) {
 /* Inconsistent records never crash the writer: out-of-range workers, kernels and key offsets,
  * NaN and negative times, a thread beyond the declared count, no kernel names, no matrix. */
 static void test_malformed(void) {
-  dagr__obs *o = obs_new(2, 1, 16, 4, 2, 4, 1);
+  dagr__obs *o = obs_new(2, 1, 24, 4, 2, 4, 1);
   CU_ASSERT_FATAL(o != NULL);
   o->kernel_names = NULL;
   free(o->matrix);
@@ -470,6 +469,9 @@ static void test_malformed(void) {
   add_slice(o, "nan", 0, 0, 1, NAN, 5, 0);
   add_slice(o, "neg", 0, 0, 1, 30, -3, 0);
   add_slice(o, "inf dur", 1, 0, 1, 40, INFINITY, 0);
+  add_slice(o, "far future", 1, 0, 1, 9e14, 1e16, 0);
+  add_slice(o, "far past", 0, 0, 2, -9e14, 1, 0);
+  add_slice(o, "beyond", 0, 0, 2, -1e300, 1, 0);
   o->slices[o->nslices] = o->slices[0];
   o->slices[o->nslices].worker = 9;   /* no such worker */
   o->slices[o->nslices].kernel = 700; /* beyond nkernels */
