@@ -253,9 +253,12 @@ int dagr_parse_bytes(const char *text, uint64_t *bytes);
  * action (Open MPI's backtrace, or the default: the process dies with the signal). */
 int dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_ctx_t **ctx);
 
-/* Shuts down every rank (called on every rank) and frees ctx. After SIGTERM or SIGINT (see
+/* Shuts down every rank (called on every rank) and frees ctx; on the driver it first writes the
+ * trace and report asked for (DAGR_TRACE, DAGR_REPORT). After SIGTERM or SIGINT (see
  * dagr_init) it does not return: it removes the temporary files and ends the process with the
- * signal, without waiting for the other ranks. Errors: DAGR_EMPI. */
+ * signal, without waiting for the other ranks (no trace or report is written then). Errors:
+ * DAGR_EMPI, DAGR_EIO (a trace or report could not be written; the message is on stderr; the
+ * rest of the shutdown still happened). */
 int dagr_finalize(dagr_ctx_t *ctx);
 
 /* On the driver: the exit status the workers should use, sent to them at dagr_finalize (so a

@@ -147,7 +147,10 @@ int dagr_finalize(dagr_ctx_t *ctx) {
     if (!rc) rc = lrc;
   }
   /* The workers are released first: writing a large trace need not hold them. */
-  if (ctx->driver) dagr__observe_finalize(ctx);
+  if (ctx->driver) {
+    int orc = dagr__observe_finalize(ctx);
+    if (!rc) rc = orc;
+  }
   if (ctx->sched_ok) dagr__sched_destroy(&ctx->sched);
   /* Cached HDF5 handles hold file locks other processes may need after this job. */
   dagr__h5_close_all();

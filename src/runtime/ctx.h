@@ -21,6 +21,7 @@ typedef struct dagr__observe {
   int *cb_ids;
   int ncbs, cap_cbs, next_id;
   const char **kernel_names; /* registry id -> name */
+  int write_failed;          /* a trace or report that was asked for cannot be written */
   /* the last dagr_get's summary */
   int have_summary;
   double critical_path_s;
@@ -56,7 +57,8 @@ void dagr__observe_run_end(dagr_ctx_t *ctx, int status, double seconds);
 void dagr__observe_snapshot(dagr_ctx_t *ctx, dagr__plan *plan, dagr_graph_t *graph);
 /* Gathers the workers' kept trace events (before they are shut down). */
 int dagr__observe_collect(dagr_ctx_t *ctx);
-/* Writes the trace and report (messages on stderr) and frees everything. */
-void dagr__observe_finalize(dagr_ctx_t *ctx);
+/* Writes the trace and report (messages on stderr) and frees everything. DAGR_EIO when one of
+ * them could not be written. */
+int dagr__observe_finalize(dagr_ctx_t *ctx);
 
 #endif

@@ -4,10 +4,23 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "obs/ofile.h"
 #include "runtime/ctx.h"
 #include "runtime/registry.h"
 #include "runtime/slurm.h"
 #include "runtime/wcb.h"
+
+/* Whether a file can be made at path: tried now (and removed) so that a wrong directory shows
+ * before the job runs, not after it. */
+static int try_create(dagr_ctx_t *ctx, const char *path, const char *what) {
+  dagr__ofile of;
+  char err[DAGR__ERRLEN];
+  int rc = dagr__ofile_open(&of, path, err, sizeof err);
+  if (rc) return dagr__errf(ctx->err, sizeof ctx->err, rc, "%s: %s", what, err);
+  fclose(of.f);
+  unlink(of.tmp);
+  return DAGR_OK;
+}
 
 /* Sets *slot to name with "%j" expanded (NULL name: off). */
 static int set_path(dagr_ctx_t *ctx, char **slot, const char *name, const char *what) {
@@ -17,6 +30,8 @@ static int set_path(dagr_ctx_t *ctx, char **slot, const char *name, const char *
     if (!*name || dagr__expand_job_name(name, ctx->boot.job_token, buf, sizeof buf) != 0)
       return dagr__errf(ctx->err, sizeof ctx->err, DAGR_EINVAL,
                         "the %s file name '%.200s' is empty or too long", what, name);
+    int rc = try_create(ctx, buf, what);
+    if (rc) return rc;
     copy = strdup(buf);
     if (!copy) return DAGR_ENOMEM;
   }
@@ -39,11 +54,15 @@ int dagr__observe_init(dagr_ctx_t *ctx) {
   ob->kernel_names = calloc((size_t)(nk > 0 ? nk : 1), sizeof *ob->kernel_names);
   if (!ob->kernel_names) return DAGR_ENOMEM;
   for (int k = 0; k < nk; k++) ob->kernel_names[k] = dagr__registry_name(k);
-  int rc = set_path(ctx, &ob->trace_path, ctx->cfg.trace, "DAGR_TRACE");
-  if (!rc) rc = set_path(ctx, &ob->report_path, ctx->cfg.report, "DAGR_REPORT");
-  if (rc) return rc;
-  rc = dagr__obs_init(&ob->obs, 0, ctx->boot.nranks, ctx->boot.host, dagr_nworkers(ctx),
-                      ctx->boot.workers, ctx->local != NULL, nk, ob->kernel_names);
+  /* A bad DAGR_TRACE or DAGR_REPORT cannot fail dagr_init here (the workers already serve): it
+   * is reported now and makes dagr_finalize fail. */
+  if (set_path(ctx, &ob->trace_path, ctx->cfg.trace, "DAGR_TRACE") ||
+      set_path(ctx, &ob->report_path, ctx->cfg.report, "DAGR_REPORT")) {
+    fprintf(stderr, "dagr: %s; it will not be written\n", ctx->err);
+    ob->write_failed = 1;
+  }
+  int rc = dagr__obs_init(&ob->obs, 0, ctx->boot.nranks, ctx->boot.host, dagr_nworkers(ctx),
+                          ctx->boot.workers, ctx->local != NULL, nk, ob->kernel_names);
   if (rc) return rc;
   ob->obs_ok = 1;
   dagr__progress_init(&ob->progress, ctx->cfg.progress, ctx->cfg.progress_interval_s, stderr,
@@ -165,17 +184,22 @@ int dagr__observe_collect(dagr_ctx_t *ctx) {
   return dagr__sched_collect_traces(&ctx->sched, &ob->obs);
 }
 
-void dagr__observe_finalize(dagr_ctx_t *ctx) {
+int dagr__observe_finalize(dagr_ctx_t *ctx) {
   dagr__observe *ob = &ctx->ob;
   char err[DAGR__ERRLEN];
+  int failed = ob->write_failed;
   if (ob->obs_ok && dagr__obs_flush(&ob->obs) != DAGR_OK)
     fprintf(stderr, "dagr: out of memory filing trace events: the trace and report miss some\n");
   if (ob->obs_ok && ob->trace_path &&
-      dagr__obs_write_trace(&ob->obs, ob->trace_path, err, sizeof err) != DAGR_OK)
+      dagr__obs_write_trace(&ob->obs, ob->trace_path, err, sizeof err) != DAGR_OK) {
     fprintf(stderr, "dagr: no trace written: %s\n", err);
+    failed = 1;
+  }
   if (ob->obs_ok && ob->report_path &&
-      dagr__obs_write_report(&ob->obs, ob->report_path, err, sizeof err) != DAGR_OK)
+      dagr__obs_write_report(&ob->obs, ob->report_path, err, sizeof err) != DAGR_OK) {
     fprintf(stderr, "dagr: no report written: %s\n", err);
+    failed = 1;
+  }
   if (ob->obs_ok) dagr__obs_free(&ob->obs);
   free(ob->trace_path);
   free(ob->report_path);
@@ -185,6 +209,7 @@ void dagr__observe_finalize(dagr_ctx_t *ctx) {
   free(ob->ksum);
   free(ob->wsum);
   memset(ob, 0, sizeof *ob);
+  return failed ? DAGR_EIO : DAGR_OK;
 }
 
 /* The driver, outside any callback. */
