@@ -96,6 +96,20 @@ static uint64_t walk_restored(const unsigned char *msg, size_t size, size_t pos,
   return s;
 }
 
+/* TRACE records, as rank 0 files them (obs.c). */
+static uint64_t walk_tev(const unsigned char *msg, size_t size, size_t pos, uint32_t count,
+                         uint32_t *decoded) {
+  uint64_t s = 0;
+  *decoded = 0;
+  for (uint32_t i = 0; i < count; i++, ++*decoded) {
+    dagr__tev e;
+    if (dagr__dec_tev(msg, size, &pos, &e) != DAGR_OK) break;
+    if (e.t1 < e.t0) abort(); /* the decoder promises durations are not negative */
+    s += e.id + e.bytes + e.in_bytes + (e.t1 - e.t0);
+  }
+  return s;
+}
+
 /* u32 records: RELEASE, SPILL and RESTORE. */
 static uint64_t walk_u32(const unsigned char *msg, size_t size, size_t pos, uint32_t count,
                          uint32_t *decoded) {
@@ -143,6 +157,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (type == DAGR__MSG_RELEASE || type == DAGR__MSG_SPILL || type == DAGR__MSG_RESTORE)
       s += walk_u32(msg, size, sizeof h, h.count, &n);
     if (type == DAGR__MSG_RESTORED) s += walk_restored(msg, size, sizeof h, h.count, &n);
+    if (type == DAGR__MSG_TRACE) s += walk_tev(msg, size, sizeof h, h.count, &n);
     /* What validation accepted, the receiver's decoders (which skip checks) must accept too. */
     if (valid && n != h.count) abort();
   } else if (err[0] == '\0') {
@@ -155,6 +170,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   s += walk_assign(msg, size, 0, UINT32_MAX, &n);
   s += walk_done(msg, size, 0, UINT32_MAX, &n);
   s += walk_restored(msg, size, 0, UINT32_MAX, &n);
+  s += walk_tev(msg, size, 0, UINT32_MAX, &n);
   s += walk_u32(msg, size, 0, 64, &n);
   if (strnlen(err, sizeof err) == sizeof err) abort();
   sink = s;

@@ -150,6 +150,15 @@ static void other_seeds(void) {
   ok(dagr__enc_restored(&b, 5, UINT64_MAX)); /* could not be read back */
   emit(&b, 2, "restored.bin");
 
+  ok(dagr__msg_begin(&b, DAGR__MSG_TRACE, 7, 0));
+  static const dagr__tev tev[] = {{100, 250, 64, 128, 3, 1, DAGR__TEV_TASK, 0},
+                                  {120, 180, 1048576, 0, 2, 0, DAGR__TEV_XFER, 0},
+                                  {300, 400, 4096, 0, 5, 0, DAGR__TEV_SPILL, 0},
+                                  {500, 520, 4096, 0, 5, 0, DAGR__TEV_RESTORE, 0},
+                                  {600, 600, 8192, 0, 0, 0, DAGR__TEV_MEM, 0}};
+  for (size_t i = 0; i < sizeof tev / sizeof tev[0]; i++) ok(dagr__enc_tev(&b, &tev[i]));
+  emit(&b, 5, "trace.bin");
+
   static const char fault[] = "rank 2: cannot write spill file /tmp/x: No space left on device";
   ok(dagr__msg_begin(&b, DAGR__MSG_FAULT, 7, 0));
   ok(dagr__buf_reserve(&b, sizeof fault));
@@ -167,10 +176,10 @@ static void other_seeds(void) {
   static const struct {
     int type;
     const char *name;
-  } ctl[] = {{DAGR__MSG_RUN_END, "run_end.bin"},
-             {DAGR__MSG_SHUTDOWN, "shutdown.bin"},
-             {DAGR__MSG_INFO_REQ, "info_req.bin"},
-             {DAGR__MSG_RUN_ENDED, "run_ended.bin"}};
+  } ctl[] = {{DAGR__MSG_RUN_END, "run_end.bin"},    {DAGR__MSG_SHUTDOWN, "shutdown.bin"},
+             {DAGR__MSG_INFO_REQ, "info_req.bin"},  {DAGR__MSG_RUN_ENDED, "run_ended.bin"},
+             {DAGR__MSG_TRACE_ON, "trace_on.bin"},  {DAGR__MSG_TRACE_REQ, "trace_req.bin"},
+             {DAGR__MSG_TRACE_END, "trace_end.bin"}};
   for (size_t i = 0; i < sizeof ctl / sizeof ctl[0]; i++) {
     ok(dagr__msg_begin(&b, ctl[i].type, 7, 0));
     emit(&b, 0, ctl[i].name);
