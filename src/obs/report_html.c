@@ -1533,8 +1533,8 @@ static void w_transfers(rep *r) {
     k = MAX_MATRIX;
     qsort(tr, (size_t)k, 2 * sizeof *tr, by_u64_second);
   }
-  int *idx = malloc((size_t)nw * sizeof *idx);
-  uint64_t *mx = calloc((size_t)k * k, sizeof *mx);
+  int *idx = malloc((size_t)(nw > 0 ? nw : 1) * sizeof *idx);
+  uint64_t *mx = calloc((size_t)(k > 0 ? k : 1) * (size_t)(k > 0 ? k : 1), sizeof *mx);
   if (!idx || !mx) {
     free(idx);
     free(mx);
