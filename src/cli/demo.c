@@ -1,5 +1,6 @@
 /* demo.c: `dagr demo`, the main job: a sample HDF5 field, column statistics, normalization and a
  * stencil smoothing. */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,11 +68,14 @@ int dagr_cli_demo(dagr_ctx_t *ctx, int argc, char **argv) {
   }
   if (ch > n) ch = n;
   if (ch > m) ch = m;
-  const char *tmp = getenv("TMPDIR");
+  /* DAGR_DEMO_DIR: a directory every node sees (workers of all nodes write part files there);
+   * TMPDIR is often node-local on clusters. */
+  const char *tmp = getenv("DAGR_DEMO_DIR");
+  if (!tmp || !*tmp) tmp = getenv("TMPDIR");
   char dir[4096], in[4200], out[4200];
   snprintf(dir, sizeof dir, "%s/dagr-demo-%ld", tmp && *tmp ? tmp : "/tmp", (long)getpid());
   if (mkdir(dir, 0777) != 0) {
-    perror("dagr demo: mkdir");
+    fprintf(stderr, "dagr demo: cannot create '%s': %s\n", dir, strerror(errno));
     return 1;
   }
   snprintf(in, sizeof in, "%s/field.h5", dir);

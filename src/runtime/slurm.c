@@ -28,8 +28,12 @@ void dagr__slurm_describe(char *buf, size_t len) {
   if (!len) return;
   buf[0] = '\0';
   if (!job || !*job) return;
+  /* Outside an srun step (mpirun inside an allocation) SLURM_PROCID is the batch script's own,
+   * not this rank's: shown only with a step. */
+  const char *step = getenv("SLURM_STEP_ID");
+  int in_step = step && *step;
   snprintf(buf, len, " slurm_job=%s slurm_step=%s slurm_procid=%s slurm_cpus_per_task=%s", job,
-           or_dash(getenv("SLURM_STEP_ID")), or_dash(getenv("SLURM_PROCID")),
+           in_step ? step : "-", in_step ? or_dash(getenv("SLURM_PROCID")) : "-",
            or_dash(getenv("SLURM_CPUS_PER_TASK")));
 }
 
@@ -62,7 +66,7 @@ int dagr__expand_job_name(const char *name, const char *fallback, char *out, siz
 void dagr__job_token(char *buf, size_t len) {
   const char *job = getenv("SLURM_JOB_ID"), *step = getenv("SLURM_STEP_ID");
   if (job && *job)
-    snprintf(buf, len, "%s.%s-%d", job, step && *step ? step : "0", (int)getpid());
+    snprintf(buf, len, "%s.%s-%d", job, step && *step ? step : "batch", (int)getpid());
   else
     snprintf(buf, len, "%d-%lx", (int)getpid(), (long)time(NULL));
 }

@@ -12,13 +12,14 @@
  * only with --cpus-per-task; a value dagr cannot read is not the user's error to fix). */
 int dagr__slurm_cpus_per_task(void);
 
-/* " slurm_job=ID slurm_step=S slurm_procid=P slurm_cpus_per_task=N" ('-' for what is unset) when
- * SLURM_JOB_ID is set, "" otherwise; for `dagr info`. */
+/* " slurm_job=ID slurm_step=S slurm_procid=P slurm_cpus_per_task=N" ('-' for what is unset, and
+ * step and procid '-' outside an srun step) when SLURM_JOB_ID is set, "" otherwise; for
+ * `dagr info`. */
 void dagr__slurm_describe(char *buf, size_t len);
 
 /* Writes the token that names this job's files (spill directories; traces and reports with
- * "%j" when there is no Slurm job): "JOB.STEP-PID" in a Slurm job, so a job's files are told
- * apart across nodes and steps, else "PID-TIME". */
+ * "%j" when there is no Slurm job): "JOB.STEP-PID" in a Slurm job (STEP "batch" outside an srun
+ * step), so a job's files are told apart across nodes and steps, else "PID-TIME". */
 void dagr__job_token(char *buf, size_t len);
 
 /* Copies name to out, replacing each "%j" by the Slurm job id (SLURM_JOB_ID; else `fallback`,

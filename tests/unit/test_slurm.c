@@ -64,6 +64,16 @@ static void test_describe_and_token(void) {
   CU_ASSERT_STRING_EQUAL(buf, "");
   dagr__job_token(tok, sizeof tok);
   CU_ASSERT(strchr(tok, '-') != NULL && strchr(tok, '.') == NULL);
+  /* mpirun inside an allocation: the batch script's SLURM_PROCID is not this rank's. */
+  setenv("SLURM_JOB_ID", "4242", 1);
+  setenv("SLURM_PROCID", "0", 1);
+  dagr__slurm_describe(buf, sizeof buf);
+  CU_ASSERT_STRING_EQUAL(buf, " slurm_job=4242 slurm_step=- slurm_procid=- slurm_cpus_per_task=-");
+  dagr__job_token(tok, sizeof tok);
+  char want0[64];
+  snprintf(want0, sizeof want0, "4242.batch-%d", (int)getpid());
+  CU_ASSERT_STRING_EQUAL(tok, want0);
+  unsetenv("SLURM_PROCID");
   setenv("SLURM_JOB_ID", "4242", 1);
   setenv("SLURM_STEP_ID", "3", 1);
   setenv("SLURM_CPUS_PER_TASK", "4", 1);
