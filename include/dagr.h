@@ -332,7 +332,7 @@ typedef struct dagr_stats {
   uint64_t store_peak;      /* the most store bytes one worker held at once (scheduler's count) */
 } dagr_stats_t;
 
-/* Errors: DAGR_EINVAL. */
+/* Errors: DAGR_EINVAL, DAGR_ESTATE (from a callback inside dagr_get). */
 int dagr_last_stats(const dagr_ctx_t *ctx, dagr_stats_t *stats);
 
 /* ---------------------------------------------------------------------------------------------
@@ -364,7 +364,7 @@ typedef struct dagr_summary {
 
 /* The summary of the last dagr_get on ctx (on the driver). The arrays belong to ctx and stay
  * valid until the next dagr_get or dagr_finalize. Errors: DAGR_EINVAL (NULL), DAGR_ESTATE (not
- * the driver, or no dagr_get has run). */
+ * the driver, no dagr_get has run, or called from a callback inside one). */
 int dagr_last_summary(const dagr_ctx_t *ctx, dagr_summary_t *summary);
 /* Prints the summary of the last dagr_get as text (what DAGR_SUMMARY=1 prints on stderr).
  * Errors: as dagr_last_summary. */
@@ -404,9 +404,11 @@ typedef struct dagr_callbacks {
  * once the graph is planned, before anything runs; pretask when the task is sent to its worker;
  * posttask when its completion reaches rank 0 (once per attempt: a retried task sees pretask and
  * posttask again); finish just before dagr_get returns (also after an error). They hold up
- * scheduling while they run, so keep them short. They may call dagr_rank, dagr_nworkers,
- * dagr_last_error and read their own data; any other dagr_* call on ctx from inside them fails
- * with DAGR_ESTATE (dagr_get and dagr_finalize included). cb is copied; *id (may be NULL)
+ * scheduling while they run, so keep them short. They may call dagr_rank, dagr_nranks,
+ * dagr_nworkers, dagr_is_driver, dagr_last_error and read their own data; any other dagr_* call
+ * on ctx from inside them (dagr_get, dagr_finalize, dagr_info_print, dagr_last_stats,
+ * dagr_last_summary, the setters) fails with DAGR_ESTATE and leaves dagr_last_error to the
+ * running dagr_get. cb is copied; *id (may be NULL)
  * names the registration for dagr_callbacks_remove. Errors: DAGR_EINVAL, DAGR_ESTATE (not the
  * driver, or called from a callback), DAGR_ENOMEM. */
 int dagr_callbacks_add(dagr_ctx_t *ctx, const dagr_callbacks_t *cb, int *id);

@@ -132,9 +132,7 @@ fail:
 
 int dagr_finalize(dagr_ctx_t *ctx) {
   if (!ctx) return DAGR_EINVAL;
-  if (ctx->in_get)
-    return dagr__errf(ctx->err, sizeof ctx->err, DAGR_ESTATE,
-                      "dagr_finalize cannot be called from a callback inside dagr_get");
+  if (ctx->in_get) return DAGR_ESTATE; /* from a callback: dagr_last_error is the run's */
   /* faults: after SIGTERM/SIGINT nothing is waited for (workers may be gone, executor threads
    * stuck): remove the temporary files and end the process with the signal. */
   if (dagr__stop_signal()) dagr__signals_stop_now();
@@ -168,7 +166,7 @@ int dagr_finalize(dagr_ctx_t *ctx) {
 }
 
 int dagr_set_exit_status(dagr_ctx_t *ctx, int status) {
-  if (!ctx || !ctx->driver) return ctx ? DAGR_ESTATE : DAGR_EINVAL;
+  if (!ctx || !ctx->driver || ctx->in_get) return ctx ? DAGR_ESTATE : DAGR_EINVAL;
   ctx->exit_status = status;
   return DAGR_OK;
 }
@@ -198,6 +196,7 @@ int dagr_numa_domains(const dagr_ctx_t *ctx) {
 
 int dagr_set_numa_placement(dagr_ctx_t *ctx, int on) {
   if (!ctx) return DAGR_EINVAL;
+  if (ctx->in_get) return DAGR_ESTATE; /* from a callback */
   if (!ctx->driver || !ctx->sched_ok)
     return dagr__errf(ctx->err, sizeof ctx->err, DAGR_ESTATE,
                       "dagr_set_numa_placement runs on the driver");
@@ -211,6 +210,7 @@ const char *dagr_last_error(const dagr_ctx_t *ctx) {
 
 int dagr_last_stats(const dagr_ctx_t *ctx, dagr_stats_t *stats) {
   if (!ctx || !stats) return DAGR_EINVAL;
+  if (ctx->in_get) return DAGR_ESTATE; /* from a callback: the run's facts are not complete */
   *stats = ctx->last;
   return DAGR_OK;
 }
@@ -218,6 +218,7 @@ int dagr_last_stats(const dagr_ctx_t *ctx, dagr_stats_t *stats) {
 int dagr_get(dagr_ctx_t *ctx, dagr_graph_t *graph, const char *const *keys, size_t nkeys,
              dagr_result_t *results) {
   if (!ctx) return DAGR_EINVAL;
+  if (ctx->in_get) return DAGR_ESTATE; /* from a callback: dagr_last_error is the run's */
   ctx->err[0] = '\0';
   if (!graph || !keys || !results || nkeys == 0)
     return dagr__errf(ctx->err, sizeof ctx->err, DAGR_EINVAL,
@@ -225,9 +226,6 @@ int dagr_get(dagr_ctx_t *ctx, dagr_graph_t *graph, const char *const *keys, size
   if (!ctx->driver)
     return dagr__errf(ctx->err, sizeof ctx->err, DAGR_ESTATE,
                       "dagr_get called on worker rank %d; only rank 0 drives", ctx->boot.rank);
-  if (ctx->in_get)
-    return dagr__errf(ctx->err, sizeof ctx->err, DAGR_ESTATE,
-                      "dagr_get cannot be called from a callback inside dagr_get");
   memset(results, 0, nkeys * sizeof *results);
   if (dagr__stop_signal()) return dagr__stop_error(ctx->err, sizeof ctx->err);
   if (ctx->timed_out)
@@ -271,6 +269,8 @@ static void print_worker(int rank, const char *text, void *arg) {
 
 int dagr_info_print(dagr_ctx_t *ctx, FILE *out) {
   if (!ctx || !out) return DAGR_EINVAL;
+  /* From a callback: asking the workers now would take the run's messages. */
+  if (ctx->in_get) return DAGR_ESTATE;
   if (!ctx->driver)
     return dagr__errf(ctx->err, sizeof ctx->err, DAGR_ESTATE, "dagr_info_print runs on rank 0");
   char slurm[512];

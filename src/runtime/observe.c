@@ -10,6 +10,8 @@
 #include "runtime/slurm.h"
 #include "runtime/wcb.h"
 
+static int summary_print(const dagr_ctx_t *ctx, FILE *out);
+
 /* Whether a file can be made at path: tried now (and removed) so that a wrong directory shows
  * before the job runs, not after it. */
 static int try_create(dagr_ctx_t *ctx, const char *path, const char *what) {
@@ -173,7 +175,7 @@ static void record_run(dagr_ctx_t *ctx, int status, double seconds) {
 void dagr__observe_run_end(dagr_ctx_t *ctx, int status, double seconds) {
   summarize(ctx, seconds);
   record_run(ctx, status, seconds);
-  if (ctx->cfg.summary) (void)dagr_summary_print(ctx, stderr);
+  if (ctx->cfg.summary) (void)summary_print(ctx, stderr);
   dagr_run_info_t info = {ctx->sched.ndone, dagr_nworkers(ctx), status, ctx->last.seconds};
   run_cbs(ctx, &info, 1);
 }
@@ -216,9 +218,7 @@ int dagr__observe_finalize(dagr_ctx_t *ctx) {
 static int driver_call(dagr_ctx_t *ctx, const char *fn) {
   if (!ctx->driver || !ctx->sched_ok)
     return dagr__errf(ctx->err, sizeof ctx->err, DAGR_ESTATE, "%s runs on the driver (rank 0)", fn);
-  if (ctx->in_get)
-    return dagr__errf(ctx->err, sizeof ctx->err, DAGR_ESTATE,
-                      "%s cannot be called from a callback inside dagr_get", fn);
+  if (ctx->in_get) return DAGR_ESTATE; /* from a callback: dagr_last_error is the run's */
   return DAGR_OK;
 }
 
@@ -238,7 +238,19 @@ int dagr_set_report(dagr_ctx_t *ctx, const char *path) {
   return rc;
 }
 
-int dagr_last_summary(const dagr_ctx_t *ctx, dagr_summary_t *out) {
+static void print_bytes(FILE *f, uint64_t b) {
+  static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = (double)b;
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    u++;
+  }
+  fprintf(f, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}
+
+/* The summary as dagr_last_summary gives it, also while the run's finish is being reported. */
+static int summary_of(const dagr_ctx_t *ctx, dagr_summary_t *out) {
   if (!ctx || !out) return DAGR_EINVAL;
   if (!ctx->driver || !ctx->ob.have_summary) return DAGR_ESTATE;
   memset(out, 0, sizeof *out);
@@ -251,21 +263,10 @@ int dagr_last_summary(const dagr_ctx_t *ctx, dagr_summary_t *out) {
   return DAGR_OK;
 }
 
-static void print_bytes(FILE *f, uint64_t b) {
-  static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = (double)b;
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    u++;
-  }
-  fprintf(f, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
-}
-
-int dagr_summary_print(const dagr_ctx_t *ctx, FILE *out) {
+static int summary_print(const dagr_ctx_t *ctx, FILE *out) {
   dagr_summary_t s;
   if (!out) return DAGR_EINVAL;
-  int rc = dagr_last_summary(ctx, &s);
+  int rc = summary_of(ctx, &s);
   if (rc) return rc;
   fprintf(out,
           "dagr summary: %llu tasks in %.3f s (plan %.3f s, run %.3f s), critical path %.3f s, ",
@@ -322,4 +323,14 @@ int dagr_callbacks_remove(dagr_ctx_t *ctx, int id) {
       return DAGR_OK;
     }
   return dagr__errf(ctx->err, sizeof ctx->err, DAGR_ENOKEY, "no callbacks registered as id %d", id);
+}
+
+int dagr_last_summary(const dagr_ctx_t *ctx, dagr_summary_t *out) {
+  if (ctx && ctx->in_get) return DAGR_ESTATE; /* from a callback: the run is not summed yet */
+  return summary_of(ctx, out);
+}
+
+int dagr_summary_print(const dagr_ctx_t *ctx, FILE *out) {
+  if (ctx && ctx->in_get) return DAGR_ESTATE;
+  return summary_print(ctx, out);
 }

@@ -493,9 +493,13 @@ static void complete(dagr__worker *w, wtask *t, wtask **rh, wtask **rt, size_t *
       if (d.kind == DAGR__DEP_LOCAL || d.kind == DAGR__DEP_REMOTE) unref(w, &w->obj[d.obj]);
     }
   }
-  if (tracing(w))
+  if (tracing(w)) {
     tev_add(w, DAGR__TEV_TASK, t->tv.task, t->thread, t->start_ns, t->end_ns,
             t->status == DAGR_OK ? t->nbytes : 0, t->in_bytes, t->status != DAGR_OK);
+    /* An output larger than the store was written to its spill file by the kernel itself. */
+    if (t->status == DAGR_OK && t->out_kind == DAGR__OUT_FILE)
+      tev_add(w, DAGR__TEV_SPILL, t->tv.task, 0, t->start_ns, t->end_ns, t->nbytes, 0, 0);
+  }
   dagr__done_view d = {0};
   d.task = t->tv.task;
   d.status = t->status;
