@@ -9,6 +9,8 @@
 #               only) and batch_limit 1000000 1024 2 (the C message-path ceiling of a rank-0 scheduler)
 #   chain       dagr bench chain --tasks 100000 vs Dask sync and threads (chain of 100k tasks)
 #   transfer    dagr bench transfer --bytes B vs bench/rma_raw --bytes B, B in 1M 64M 1G (3 ranks)
+#   tracing     dagr bench tracing --reps 21 (3 ranks): the throughput graph (100k leaves) with the
+#               Chrome trace on vs off, alternating in one process (the issue allows 15% loss)
 # Progress and failures go to stderr; the final Markdown table goes to stdout.
 #
 # Environment:
@@ -19,7 +21,7 @@
 #   PYTHON (/usr/bin/python3)        the Python with Debian's Dask 2022.12
 #   MPIRUN (mpirun), MPICC (mpicc), NP (3)
 #   SKIP_DISTRIBUTED=1               skip Dask's distributed scheduler (slow to start)
-#   WORKLOADS ("throughput chain transfer")   subset to run
+#   WORKLOADS ("throughput chain transfer tracing")   subset to run
 #   THROUGHPUT_TASKS (1000000), CHAIN_TASKS (100000), TRANSFER_SIZES ("1M 64M 1G")
 #   CMD_TIMEOUT (600)                seconds allowed per command; a command over it counts as failed
 #   LOG_DIR                          keep every command's output there (default: a temporary directory)
@@ -48,7 +50,7 @@ MPIRUN="${MPIRUN:-mpirun}"
 MPICC="${MPICC:-mpicc}"
 NP="${NP:-3}"
 CMD_TIMEOUT="${CMD_TIMEOUT:-600}"
-WORKLOADS="${WORKLOADS:-throughput chain transfer}"
+WORKLOADS="${WORKLOADS:-throughput chain transfer tracing}"
 THROUGHPUT_TASKS="${THROUGHPUT_TASKS:-1000000}"
 CHAIN_TASKS="${CHAIN_TASKS:-100000}"
 TRANSFER_SIZES="${TRANSFER_SIZES:-1M 64M 1G}"
@@ -227,6 +229,21 @@ if wants transfer; then
   done
 fi
 
+# ---- tracing --------------------------------------------------------------------------------------
+if wants tracing; then
+  for r in $(seq 1 "$REPS"); do
+    say "tracing rep $r/$REPS"
+    dagr_run "dagr tracing" tasks_per_s_on bench tracing --reps 21; add tt_on "$MEAS"
+    # The same run's trace-off figure, from the same log.
+    off=NA
+    if [ "$MEAS" != NA ]; then
+      off="$(field tasks_per_s_off "$(cat "$LOG_DIR/$(printf '%03d' "$nlog")"-*.log)")"
+      [ -n "$off" ] || off=NA
+    fi
+    add tt_off "$off"
+  done
+fi
+
 # ---- table ----------------------------------------------------------------------------------------
 # One row per (workload, baseline): dagr median, baseline median, ratio of the medians (dagr/baseline).
 row() { # row WORKLOAD KIND DAGR_KEY BASELINE_NAME BASE_KEY NOTE
@@ -266,8 +283,13 @@ row() { # row WORKLOAD KIND DAGR_KEY BASELINE_NAME BASE_KEY NOTE
         "median of paired ratios: $(median "tr_ratio_$b"); dagr runs: $(nvals "tr_dagr_$b")"
     done
   fi
+  if wants tracing; then
+    row "throughput with the Chrome trace on (100k leaves)" tasks tt_on "the same runs, trace off" tt_off \
+      "dagr runs: $(nvals tt_on)"
+  fi
   echo
-  echo "Ratios above 1 mean dagr is faster (tasks/s, bytes/s). Medians over REPS runs; NA: no successful run."
+  echo "Ratios above 1 mean dagr is faster (tasks/s, bytes/s); for the trace row, on / off (0.85: 15% lost)."
+  echo "Medians over REPS runs; NA: no successful run."
 }
 
 # Every NA among the measurements (paired ratios aside) is a command that gave no value.

@@ -423,7 +423,8 @@ int dagr_callbacks_remove(dagr_ctx_t *ctx, int id);
  * DAGR_EINVAL, DAGR_ESTATE (after dagr_init), DAGR_ENOMEM (too many). */
 int dagr_worker_callbacks_register(const dagr_callbacks_t *cb);
 
-/* Turns the Chrome trace (path: a file name, "%j" becoming the Slurm job id) or the HTML
+/* Turns the Chrome trace (path: a file name, "%j" becoming the Slurm job id; a directory, or a
+ * name ending in '/', gets dagr-trace-JOB.json / dagr-report-JOB.html in it) or the HTML
  * report on, for every later dagr_get, or off (NULL), on the driver; the file is written at
  * dagr_finalize (also after a failed dagr_get). Same as DAGR_TRACE and DAGR_REPORT, which it
  * overrides. Errors: DAGR_EINVAL (NULL ctx, empty path), DAGR_ESTATE (not the driver, or from a

@@ -1,6 +1,7 @@
 /* observe.c: the driver's observability: trace and report files, progress bar, run summary,
  * callbacks. */
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -11,6 +12,10 @@
 #include "runtime/wcb.h"
 
 static int summary_print(const dagr_ctx_t *ctx, FILE *out);
+
+/* The file made in a directory given as the trace or report name. */
+#define TRACE_FILE  "dagr-trace-%j.json"
+#define REPORT_FILE "dagr-report-%j.html"
 
 /* Whether a file can be made at path: tried now (and removed) so that a wrong directory shows
  * before the job runs, not after it. */
@@ -25,13 +30,25 @@ static int try_create(dagr_ctx_t *ctx, const char *path, const char *what) {
 }
 
 /* Sets *slot to name with "%j" expanded (NULL name: off). */
-static int set_path(dagr_ctx_t *ctx, char **slot, const char *name, const char *what) {
+static int set_path(dagr_ctx_t *ctx, char **slot, const char *name, const char *what,
+                    const char *dir_file) {
   char *copy = NULL;
   if (name) {
     char buf[4096];
     if (!*name || dagr__expand_job_name(name, ctx->boot.job_token, buf, sizeof buf) != 0)
       return dagr__errf(ctx->err, sizeof ctx->err, DAGR_EINVAL,
                         "the %s file name '%.200s' is empty or too long", what, name);
+    /* A directory (an existing one, or a name ending in '/') gets a file named after the job. */
+    struct stat st;
+    size_t n = strlen(buf);
+    if (buf[n - 1] == '/' || (stat(buf, &st) == 0 && S_ISDIR(st.st_mode))) {
+      char file[256];
+      if (dagr__expand_job_name(dir_file, ctx->boot.job_token, file, sizeof file) != 0 ||
+          n + 1 + strlen(file) >= sizeof buf)
+        return dagr__errf(ctx->err, sizeof ctx->err, DAGR_EINVAL,
+                          "the %s file name '%.200s' is too long", what, name);
+      snprintf(buf + n, sizeof buf - n, "%s%s", buf[n - 1] == '/' ? "" : "/", file);
+    }
     int rc = try_create(ctx, buf, what);
     if (rc) return rc;
     copy = strdup(buf);
@@ -58,8 +75,8 @@ int dagr__observe_init(dagr_ctx_t *ctx) {
   for (int k = 0; k < nk; k++) ob->kernel_names[k] = dagr__registry_name(k);
   /* A bad DAGR_TRACE or DAGR_REPORT cannot fail dagr_init here (the workers already serve): it
    * is reported now and makes dagr_finalize fail. */
-  if (set_path(ctx, &ob->trace_path, ctx->cfg.trace, "DAGR_TRACE") ||
-      set_path(ctx, &ob->report_path, ctx->cfg.report, "DAGR_REPORT")) {
+  if (set_path(ctx, &ob->trace_path, ctx->cfg.trace, "DAGR_TRACE", TRACE_FILE) ||
+      set_path(ctx, &ob->report_path, ctx->cfg.report, "DAGR_REPORT", REPORT_FILE)) {
     fprintf(stderr, "dagr: %s; it will not be written\n", ctx->err);
     ob->write_failed = 1;
   }
@@ -225,7 +242,7 @@ static int driver_call(dagr_ctx_t *ctx, const char *fn) {
 int dagr_set_trace(dagr_ctx_t *ctx, const char *path) {
   if (!ctx) return DAGR_EINVAL;
   int rc = driver_call(ctx, "dagr_set_trace");
-  if (!rc) rc = set_path(ctx, &ctx->ob.trace_path, path, "trace");
+  if (!rc) rc = set_path(ctx, &ctx->ob.trace_path, path, "trace", TRACE_FILE);
   if (!rc) update_detail(ctx);
   return rc;
 }
@@ -233,7 +250,7 @@ int dagr_set_trace(dagr_ctx_t *ctx, const char *path) {
 int dagr_set_report(dagr_ctx_t *ctx, const char *path) {
   if (!ctx) return DAGR_EINVAL;
   int rc = driver_call(ctx, "dagr_set_report");
-  if (!rc) rc = set_path(ctx, &ctx->ob.report_path, path, "report");
+  if (!rc) rc = set_path(ctx, &ctx->ob.report_path, path, "report", REPORT_FILE);
   if (!rc) update_detail(ctx);
   return rc;
 }

@@ -694,6 +694,53 @@ if [ $rc -eq 0 ] && [ -s "$tmp/p%-4242.json" ]; then
 else
   bad "--trace p%%-%j.json writes p%-4242.json" "exit $rc: $(cd "$tmp" && echo p*) $(head -c 300 "$tmp/perr")"
 fi
+# dagr eval takes --trace and --report too: a sum over an HDF5 dataset, alone and under mpirun.
+"$PY" -c 'import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "w") as f: f["x"] = np.arange(40000.0).reshape(200, 200)' "$tmp/x.h5"
+for np in alone 3; do
+  L=$(label_of $np)
+  rm -f "$tmp/ev.json" "$tmp/ev.html"
+  prun $np -- "$dagr" eval 'x.sum()' "x=$tmp/x.h5:/x" --chunks 50,50 --trace "$tmp/ev.json" \
+    --report "$tmp/ev.html"
+  rc=$?
+  why=$("$PY" - "$tmp/ev.json" "$tmp/ev.html" "$tmp/pout" <<'PYEOF'
+import json, sys
+tr, rep, out = sys.argv[1:4]
+try:
+    got = float(open(out).read().strip())
+    if got != 40000 * 39999 / 2:
+        print("printed", got); sys.exit()
+    ev = json.load(open(tr))["traceEvents"]
+    reads = [e for e in ev if e.get("ph") == "X" and e.get("cat") == "array.h5read"]
+    if len(reads) != 16:
+        print(len(reads), "array.h5read slices, expected 16 (4 x 4 chunks)"); sys.exit()
+    if any(e["args"]["output_bytes"] != 50 * 50 * 8 for e in reads):
+        print("a chunk read's output_bytes is not 20000"); sys.exit()
+    html = open(rep).read()
+    if 'id="task-stream"' not in html or "array.h5read" not in html:
+        print("the report lacks the task stream or the kernel"); sys.exit()
+except Exception as e:
+    print(type(e).__name__, e)
+PYEOF
+)
+  if [ $rc -eq 0 ] && [ -z "$why" ]; then
+    ok "dagr eval --trace --report: the sum, 16 chunk reads in the trace, the report ($L)"
+  else
+    bad "dagr eval --trace --report ($L)" "exit $rc: $why $(head -c 300 "$tmp/perr")"
+  fi
+done
+
+# A directory as the name: a file named after the job in it (existing directory, or a name
+# ending in '/').
+mkdir -p "$tmp/jobdir"
+prun alone SLURM_JOB_ID=4243 "DAGR_REPORT=$tmp/jobdir/" -- "$dagr" run --trace "$tmp/jobdir" "$tmp/quick.json"
+rc=$?
+if [ $rc -eq 0 ] && [ -s "$tmp/jobdir/dagr-trace-4243.json" ] && [ -s "$tmp/jobdir/dagr-report-4243.html" ]; then
+  ok "a directory as trace/report name: dagr-trace-4243.json and dagr-report-4243.html in it"
+else
+  bad "a directory as trace/report name: dagr-trace-4243.json and dagr-report-4243.html in it" \
+    "exit $rc: $(ls "$tmp/jobdir") $(head -c 300 "$tmp/perr")"
+fi
 
 # --- 6. bad settings ----------------------------------------------------------------------------
 for v in DAGR_PROGRESS=2 DAGR_PROGRESS=-1 DAGR_PROGRESS=yes DAGR_PROGRESS_INTERVAL=0 \
