@@ -1508,16 +1508,16 @@ static void w_transfers(rep *r) {
     for (int d = 0; d < nw; d++)
       for (int s = 0; s < nw; s++) {
         uint64_t v = o->matrix[(size_t)d * nw + s];
-        tr[2 * d] += v;
-        tr[2 * s] += v;
+        tr[2 * (size_t)d] += v;
+        tr[2 * (size_t)s] += v;
         total += v;
       }
   } else {
     for (size_t i = 0; o->xfers && i < o->nxfers; i++) {
       const dagr__obs_xfer *x = &o->xfers[i];
       if (!wk_ok(r, x->dst) || !wk_ok(r, x->src)) continue;
-      tr[2 * x->dst] += x->bytes;
-      tr[2 * x->src] += x->bytes;
+      tr[2 * (size_t)x->dst] += x->bytes;
+      tr[2 * (size_t)x->src] += x->bytes;
       total += x->bytes;
     }
   }

@@ -983,6 +983,38 @@ static int handle(run *r, int w, void *msg, size_t len) {
 }
 
 /* Tells every worker the run is over and waits until all have dropped its objects. */
+/* Waits until `waiting` workers have answered with a message of type `answer` (of run `id`). A
+ * message `keep` takes (it returns 1) is its own; the others are dropped. Errors: the link's,
+ * DAGR_EINTERRUPTED (a stop signal: the workers may be gone). */
+static int await_answers(dagr__sched *s, int waiting, uint32_t answer, uint32_t id,
+                         int (*keep)(dagr__sched *s, int w, const dagr__msg_hdr *h, void *msg,
+                                     size_t len, void *arg),
+                         void *arg) {
+  unsigned idle = 0;
+  while (waiting > 0) {
+    int w;
+    void *msg;
+    size_t len;
+    int prc = s->link->poll(s->link->impl, &w, &msg, &len);
+    if (prc == DAGR__AGAIN) {
+      if (dagr__stop_signal()) return DAGR_EINTERRUPTED;
+      s->link->idle(s->link->impl, ++idle);
+      continue;
+    }
+    if (prc) return prc;
+    idle = 0;
+    dagr__msg_hdr h;
+    if (dagr__msg_check(msg, len, &h, NULL, 0) != DAGR_OK) {
+      free(msg);
+      continue;
+    }
+    if (keep && keep(s, w, &h, msg, len, arg)) continue;
+    if ((h.magic_type & 0xffu) == answer && h.run == id) waiting--;
+    free(msg);
+  }
+  return DAGR_OK;
+}
+
 static int end_run(dagr__sched *s) {
   int rc = DAGR_OK;
   int waiting = 0;
@@ -1004,25 +1036,8 @@ static int end_run(dagr__sched *s) {
     else
       waiting++;
   }
-  unsigned idle = 0;
-  while (waiting > 0) {
-    int w;
-    void *msg;
-    size_t len;
-    int prc = s->link->poll(s->link->impl, &w, &msg, &len);
-    if (prc == DAGR__AGAIN) {
-      if (dagr__stop_signal()) return DAGR_EINTERRUPTED;
-      s->link->idle(s->link->impl, ++idle);
-      continue;
-    }
-    if (prc) return prc;
-    idle = 0;
-    dagr__msg_hdr h;
-    if (dagr__msg_check(msg, len, &h, NULL, 0) == DAGR_OK &&
-        (h.magic_type & 0xffu) == DAGR__MSG_RUN_ENDED && h.run == s->run)
-      waiting--;
-    free(msg);
-  }
+  int arc = await_answers(s, waiting, DAGR__MSG_RUN_ENDED, s->run, NULL, NULL);
+  if (arc) return arc;
   return rc;
 }
 
@@ -1241,6 +1256,15 @@ int dagr__sched_info(dagr__sched *s, void (*fn)(int rank, const char *text, void
   return DAGR_OK;
 }
 
+/* Files a TRACE message with the session record (taking it). */
+static int keep_trace(dagr__sched *s, int w, const dagr__msg_hdr *h, void *msg, size_t len,
+                      void *arg) {
+  if ((h->magic_type & 0xffu) != DAGR__MSG_TRACE) return 0;
+  /* Losing events for lack of memory loses events, not the job. */
+  (void)dagr__obs_stash(arg, h->run, w, s->clock_offset_ns ? s->clock_offset_ns[w] : 0, msg, len);
+  return 1;
+}
+
 int dagr__sched_collect_traces(dagr__sched *s, dagr__obs *o) {
   int waiting = 0, rc = DAGR_OK;
   for (int w = 0; w < s->nworkers; w++) {
@@ -1254,33 +1278,8 @@ int dagr__sched_collect_traces(dagr__sched *s, dagr__obs *o) {
     else
       waiting++;
   }
-  unsigned idle = 0;
-  while (waiting > 0) {
-    int w;
-    void *msg;
-    size_t len;
-    int prc = s->link->poll(s->link->impl, &w, &msg, &len);
-    if (prc == DAGR__AGAIN) {
-      if (dagr__stop_signal()) return DAGR_EINTERRUPTED;
-      s->link->idle(s->link->impl, ++idle);
-      continue;
-    }
-    if (prc) return prc;
-    idle = 0;
-    dagr__msg_hdr h;
-    if (dagr__msg_check(msg, len, &h, NULL, 0) != DAGR_OK) {
-      free(msg);
-      continue;
-    }
-    if ((h.magic_type & 0xffu) == DAGR__MSG_TRACE) {
-      /* Losing events for lack of memory loses events, not the job. */
-      (void)dagr__obs_stash(o, h.run, w, s->clock_offset_ns ? s->clock_offset_ns[w] : 0, msg, len);
-      continue;
-    }
-    if ((h.magic_type & 0xffu) == DAGR__MSG_TRACE_END) waiting--;
-    free(msg);
-  }
-  return rc;
+  int arc = await_answers(s, waiting, DAGR__MSG_TRACE_END, 0, keep_trace, o);
+  return arc ? arc : rc;
 }
 
 int dagr__sched_shutdown(dagr__sched *s, int exit_status) {
