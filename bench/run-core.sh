@@ -10,7 +10,9 @@
 #   chain       dagr bench chain --tasks 100000 vs Dask sync and threads (chain of 100k tasks)
 #   transfer    dagr bench transfer --bytes B vs bench/rma_raw --bytes B, B in 1M 64M 1G (3 ranks)
 #   tracing     dagr bench tracing --reps 21 (3 ranks): the throughput graph (100k leaves) with the
-#               Chrome trace on vs off, alternating in one process (the issue allows 15% loss)
+#               Chrome trace on vs off, alternating in one process (the issue allows 15% loss), vs
+#               bench/dask_trace.py: the same graph on Dask sync with dask.diagnostics.Profiler
+#               (Dask's task-stream recorder) on vs off
 # Progress and failures go to stderr; the final Markdown table goes to stdout.
 #
 # Environment:
@@ -241,6 +243,17 @@ if wants tracing; then
       [ -n "$off" ] || off=NA
     fi
     add tt_off "$off"
+    if [ "$have_dask" = 1 ]; then
+      measure "dask tracing sync" tasks_per_s_on "$PYTHON" "$script_dir/dask_trace.py" \
+        "$(dirname "$DASK_PY")" --scheduler sync --reps 3
+      add td_on "$MEAS"
+      off=NA
+      if [ "$MEAS" != NA ]; then
+        off="$(field tasks_per_s_off "$(cat "$LOG_DIR/$(printf '%03d' "$nlog")"-*.log)")"
+        [ -n "$off" ] || off=NA
+      fi
+      add td_off "$off"
+    fi
   done
 fi
 
@@ -286,6 +299,12 @@ row() { # row WORKLOAD KIND DAGR_KEY BASELINE_NAME BASE_KEY NOTE
   if wants tracing; then
     row "throughput with the Chrome trace on (100k leaves)" tasks tt_on "the same runs, trace off" tt_off \
       "dagr runs: $(nvals tt_on)"
+    if [ "$have_dask" = 1 ]; then
+      row "Dask sync with Profiler on (100k leaves)" tasks td_on "the same runs, Profiler off" td_off \
+        "Dask runs: $(nvals td_on); the first column is Dask here"
+      row "throughput with the Chrome trace on (100k leaves)" tasks tt_on "Dask sync with Profiler on" td_on \
+        "dagr runs: $(nvals tt_on)"
+    fi
   fi
   echo
   echo "Ratios above 1 mean dagr is faster (tasks/s, bytes/s); for the trace row, on / off (0.85: 15% lost)."
