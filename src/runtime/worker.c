@@ -407,13 +407,18 @@ oom:
   fprintf(stderr, "dagr worker rank %d: out of memory encoding a completion\n", w->cfg.rank);
 }
 
-static int flush(dagr__worker *w) {
-  if (w->out_n == 0) return DAGR_OK;
-  if (dagr__msg_finish(&w->out, w->out_n)) return DAGR_ENOMEM;
+/* Finishes a batch of *n records in b and sends it (nothing when empty). */
+static int send_batch(dagr__worker *w, dagr__buf *b, uint32_t *n) {
+  if (*n == 0) return DAGR_OK;
+  if (dagr__msg_finish(b, *n)) return DAGR_ENOMEM;
   size_t len;
-  void *msg = dagr__buf_take(&w->out, &len);
-  w->out_n = 0;
+  void *msg = dagr__buf_take(b, &len);
+  *n = 0;
   return w->link->send(w->link->impl, msg, len);
+}
+
+static int flush(dagr__worker *w) {
+  return send_batch(w, &w->out, &w->out_n);
 }
 
 static void push_ready(dagr__worker *w, wtask **head, wtask **tail, size_t *n, wtask *t) {
@@ -819,12 +824,7 @@ static int note_restored(dagr__worker *w, uint32_t id) {
 }
 
 static int flush_restored(dagr__worker *w) {
-  if (w->restored_n == 0) return DAGR_OK;
-  if (dagr__msg_finish(&w->restored, w->restored_n)) return DAGR_ENOMEM;
-  size_t len;
-  void *msg = dagr__buf_take(&w->restored, &len);
-  w->restored_n = 0;
-  return w->link->send(w->link->impl, msg, len);
+  return send_batch(w, &w->restored, &w->restored_n);
 }
 
 /* Reads a spilled object back into the store part of `group`. Errors: DAGR_ESTORE_FULL,

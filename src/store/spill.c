@@ -31,19 +31,29 @@ static void path_of(const dagr__spill *sp, uint32_t run, uint32_t obj, char *buf
   snprintf(buf, len, "%s/%u-%u", sp->dir, run, obj);
 }
 
-int dagr__spill_write(dagr__spill *sp, uint32_t run, uint32_t obj, const void *data, size_t n,
-                      char *err, size_t errlen) {
+/* Makes the spill directory on first use and creates object obj's file (mode: O_WRONLY or
+ * O_RDWR); its path goes to path. Errors: DAGR_EIO, naming the directory. */
+static int create_file(dagr__spill *sp, uint32_t run, uint32_t obj, int mode, char *path,
+                       size_t len, int *fd, char *err, size_t errlen) {
   if (!sp->made) {
     if (mkdir(sp->dir, 0700) != 0 && errno != EEXIST)
       return dagr__errf(err, errlen, DAGR_EIO, "cannot create the spill directory '%s': %s",
                         sp->dir, strerror(errno));
     sp->made = 1;
   }
-  char path[4200];
-  path_of(sp, run, obj, path, sizeof path);
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
+  path_of(sp, run, obj, path, len);
+  *fd = open(path, mode | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (*fd < 0)
     return dagr__errf(err, errlen, DAGR_EIO, "cannot spill to '%s': %s", sp->dir, strerror(errno));
+  return DAGR_OK;
+}
+
+int dagr__spill_write(dagr__spill *sp, uint32_t run, uint32_t obj, const void *data, size_t n,
+                      char *err, size_t errlen) {
+  char path[4200];
+  int fd;
+  int rc = create_file(sp, run, obj, O_WRONLY, path, sizeof path, &fd, err, errlen);
+  if (rc) return rc;
   const unsigned char *p = data;
   size_t left = n;
   while (left > 0) {
@@ -72,17 +82,10 @@ int dagr__spill_write(dagr__spill *sp, uint32_t run, uint32_t obj, const void *d
 
 int dagr__spill_map(dagr__spill *sp, uint32_t run, uint32_t obj, size_t n, void **addr, char *err,
                     size_t errlen) {
-  if (!sp->made) {
-    if (mkdir(sp->dir, 0700) != 0 && errno != EEXIST)
-      return dagr__errf(err, errlen, DAGR_EIO, "cannot create the spill directory '%s': %s",
-                        sp->dir, strerror(errno));
-    sp->made = 1;
-  }
   char path[4200];
-  path_of(sp, run, obj, path, sizeof path);
-  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return dagr__errf(err, errlen, DAGR_EIO, "cannot spill to '%s': %s", sp->dir, strerror(errno));
+  int fd;
+  int rc = create_file(sp, run, obj, O_RDWR, path, sizeof path, &fd, err, errlen);
+  if (rc) return rc;
   int e = n ? posix_fallocate(fd, 0, (off_t)n) : 0;
   void *p = MAP_FAILED;
   if (e == 0 && n) {
